@@ -82,6 +82,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         service_cidr=args.service_cidr,
         merge_kubeconfig=not args.no_merge_kubeconfig,
         memory=args.memory,
+        watch_history=args.watch_history,
     )
     try:
         import uvloop
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=6443, help="API server port (default 6443; 0 picks a free one)")
     up.add_argument("--service-cidr", default="10.96.0.0/12")
     up.add_argument("--memory", action="store_true", help="keep state in memory only")
+    up.add_argument("--watch-history", type=int, default=20_000,
+                    help="events kept for watches to resume from (older resourceVersions get 410 Gone)")
     up.add_argument("--no-merge-kubeconfig", action="store_true",
                     help="do not touch ~/.kube/config; use the kubeconfig in the data directory")
     up.set_defaults(func=cmd_up)

@@ -116,10 +116,11 @@ def build_app(
             group, version = tail[1], tail[2]
         else:
             raise NotFound("the server could not find the requested resource")
-        doc = openapi.document(group, version)
-        if doc is None:
-            raise NotFound("the server could not find the requested resource")
-        return media.json_response(doc)
+        try:
+            body = openapi.document_json(group, version)
+        except KeyError:
+            raise NotFound("the server could not find the requested resource") from None
+        return web.Response(body=body, content_type=media.JSON)
 
     async def resources(request: web.Request) -> web.StreamResponse:
         path = request.path

@@ -42,7 +42,7 @@ def _check_fields(request: web.Request, resource: ResourceType, body: Obj) -> di
     if not unknown:
         return {}
     if mode == "Strict":
-        raise BadRequest("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown))
+        raise BadRequest(schemas.strict_decoding_message(resource.api_version, resource.kind, unknown))
     return {"Warning": ", ".join(f'299 - "unknown field \\"{f}\\""' for f in unknown)}
 
 
@@ -181,12 +181,10 @@ class ResourceHandlers:
         options = await _delete_options(request)
         obj, gone = await self.store.delete(rp.resource, rp.namespace or "", rp.name or "", options,
                                             dry_run=_dry_run(request))
-        if gone:
-            status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                      "details": {"name": obj["metadata"]["name"], "group": rp.resource.group,
-                                  "kind": rp.resource.plural, "uid": obj["metadata"]["uid"]}}
-            return media.json_response(status if rp.resource.kind != "Pod" else obj)
-        return media.json_response(obj, 202 if rp.resource.kind != "Pod" else 200)
+        # The deleted object, as Kubernetes returns it (clients typed for V1Status accept it too);
+        # 202 when deletion waits on finalizers, as for a Foreground or Orphan cascade.
+        pending = not gone and rp.resource.kind != "Pod"
+        return media.json_response(obj, 202 if pending else 200)
 
     # -- scale subresource ---------------------------------------------------------------
 
@@ -241,6 +239,11 @@ class ResourceHandlers:
         sub = rp.subresource
         if sub == "scale" and rp.resource.has_subresource("scale"):
             return await self.scale(request, rp)
+        if sub == "binding" and rp.resource.kind == "Pod" and m == "POST":
+            body = await media.read_object(request)
+            await self.store.bind(rp.namespace or "", rp.name or "", body)
+            return media.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                        "code": 201}, 201)
         if sub in ("log", "exec", "attach", "portforward") and rp.resource.kind == "Pod":
             await self.store.get(rp.resource, rp.namespace or "", rp.name or "")
             if self.node_proxy is None:

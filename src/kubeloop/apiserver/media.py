@@ -64,7 +64,8 @@ async def read_object(request: web.Request) -> dict[str, Any]:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type=JSON, headers=headers)
+    all_headers = {"Content-Type": JSON, **(headers or {})}
+    return web.Response(body=orjson.dumps(body), status=status, headers=all_headers)
 
 
 def error_response(err: APIError) -> web.Response:

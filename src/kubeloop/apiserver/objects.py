@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import orjson
 
+from kubeloop.api.pods import set_condition
 from kubeloop.api.errors import (
     AlreadyExists,
     BadRequest,
@@ -246,6 +247,33 @@ class ObjectStore:
     def _graceful_pending(resource: ResourceType, obj: Obj) -> bool:
         """A pod being deleted gracefully waits for its node agent to finish it."""
         return resource.kind == "Pod" and bool(obj["metadata"].get("deletionGracePeriodSeconds"))
+
+    async def bind(self, namespace: str, name: str, binding: Obj) -> Obj:
+        """pods/binding: assign a pending pod to a node (the scheduler's only write)."""
+        pods = by_plural("pods")
+        target = (binding.get("target") or {}).get("name")
+        if not target:
+            raise BadRequest("a binding must name its target node in target.name")
+        key = storage_key(pods, namespace, name)
+        for _ in range(10):
+            cur = await self.backend.get(key)
+            if cur is None:
+                raise NotFound.of("pods", name)
+            if cur["metadata"].get("deletionTimestamp"):
+                raise Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+            spec = cur.get("spec") or {}
+            if spec.get("nodeName"):
+                raise Conflict(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+            new = clone(cur)
+            new["spec"]["nodeName"] = target
+            status = new.setdefault("status", {})
+            status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "True",
+                                                 now_rfc3339(self.clock))
+            try:
+                return await self.backend.update(key, new, expected_revision=_rv(cur))
+            except RevisionMismatch:
+                continue
+        raise Conflict.modified("pods", name)
 
     # -- delete --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -29,7 +29,6 @@ from .objects import SYSTEM_NAMESPACES, ObjectStore
 log = logging.getLogger(__name__)
 
 COMPACT_INTERVAL = 300.0
-COMPACT_KEEP = 10_000
 
 
 @dataclass
@@ -42,7 +41,7 @@ class APIServerConfig:
     ssl_context: ssl.SSLContext | None = None
     authenticate: bool = True
     advertise_address: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    watch_history: int = 20_000
 
 
 class APIServer:
@@ -63,9 +62,9 @@ class APIServer:
     async def start(self) -> None:
         cfg = self.config
         if cfg.data_dir is not None:
-            self.backend = sqlite_backend(Path(cfg.data_dir) / "state.db")
+            self.backend = sqlite_backend(Path(cfg.data_dir) / "state.db", history=cfg.watch_history)
         else:
-            self.backend = memory_backend()
+            self.backend = memory_backend(history=cfg.watch_history)
         admission = Admission(service_cidr=cfg.service_cidr, node_port_range=cfg.node_port_range)
         services, _ = await self.backend.list(storage_prefix(by_plural("services")))
         admission.restore(services)
@@ -97,7 +96,7 @@ class APIServer:
         assert self.backend is not None
         while True:
             await asyncio.sleep(COMPACT_INTERVAL)
-            target = self.backend.revision - COMPACT_KEEP
+            target = self.backend.revision - self.config.watch_history
             if target > self.backend.compact_revision:
                 await self.backend.compact(target)
 

@@ -36,6 +36,7 @@ class ClusterConfig:
     node_port_range: tuple[int, int] = (30000, 32767)
     merge_kubeconfig: bool = True
     memory: bool = False  # in-memory storage (nothing survives a restart)
+    watch_history: int = 20_000
 
 
 class Cluster:
@@ -63,6 +64,7 @@ class Cluster:
             service_cidr=cfg.service_cidr,
             node_port_range=cfg.node_port_range,
             ssl_context=pki.server_ssl_context(keys),
+            watch_history=cfg.watch_history,
         )
         self.apiserver = APIServer(api_cfg)
         try:
