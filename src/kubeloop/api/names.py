@@ -523,8 +523,13 @@ _SINGLE_ARG_RULES: dict[Any, NameRule] = {
 }
 
 
+_TWO_ARG_RULES = frozenset({name_is_dns_subdomain, name_is_dns_label, name_is_dns1035_label, name_is_path_segment})
+
+
 def _as_name_rule(rule: Callable[..., list[str]]) -> NameRule:
     """Accept both `(name, prefix)` rules and plain one-argument string checks."""
+    if rule in _TWO_ARG_RULES:
+        return rule  # type: ignore[return-value]
     if rule in _SINGLE_ARG_RULES:
         return _SINGLE_ARG_RULES[rule]
     try:
@@ -703,7 +708,12 @@ def validate_finalizers(finalizers: Any, field: str, *, kube_names: bool = True)
     for name in names:
         errs.extend(invalid(field, name, m) for m in qualified_name(name))
     if "orphan" in names and "foregroundDeletion" in names:
-        errs.append(invalid(field, names, "finalizer orphan and foregroundDeletion cannot be both set"))
+        rendered = "[]string{" + ", ".join(json.dumps(n) for n in names) + "}"
+        errs.append(
+            FieldError(
+                field, "FieldValueInvalid", f"Invalid value: {rendered}: finalizer orphan and foregroundDeletion cannot be both set"
+            )
+        )
     if kube_names:
         for i, name in enumerate(names):
             if "/" not in name and name not in _STANDARD_FINALIZERS:

@@ -28,7 +28,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import (
     APIError,
@@ -54,6 +54,21 @@ __all__ = [
     "prepare_for_update",
     "validate_service",
     "validate_service_update",
+    # format checks shared with endpoints.py
+    "family_of",
+    "is_dns1035_label",
+    "is_dns1123_label",
+    "is_dns1123_subdomain",
+    "is_qualified_name",
+    "is_valid_cidr",
+    "is_valid_ip",
+    "is_valid_label_value",
+    "is_valid_port_name",
+    "is_valid_port_num",
+    "parse_ip_sloppy",
+    "validate_labels",
+    "validate_non_special_ip",
+    "validate_object_name",
 ]
 
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
@@ -147,7 +162,8 @@ def is_dns1035_label(value: str) -> list[str]:
     return errs
 
 
-_QNAME_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', "
+              "and must start and end with an alphanumeric character")
 
 
 def is_qualified_name(value: str) -> list[str]:
@@ -276,7 +292,7 @@ def validate_labels(labels: Any, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_object_name(obj: Obj, check: Any) -> list[FieldError]:
+def validate_object_name(obj: Obj, check: Callable[[str], list[str]]) -> list[FieldError]:
     """metadata.name: required, then the kind's name format (`check` returns messages)."""
     name = (obj.get("metadata") or {}).get("name") or ""
     if not name:
@@ -795,7 +811,8 @@ def _validate_traffic_policies(spec: Obj) -> list[FieldError]:
     etp = spec.get("externalTrafficPolicy") or ""
     if not _externally_accessible(spec):
         if etp:
-            errs.append(invalid("spec.externalTrafficPolicy", etp, "may only be set for externally-accessible services"))
+            errs.append(invalid("spec.externalTrafficPolicy", etp,
+                                "may only be set for externally-accessible services"))
     elif not etp:
         errs.append(required("spec.externalTrafficPolicy"))
     elif etp not in TRAFFIC_POLICIES:
@@ -1083,7 +1100,8 @@ class ServiceAllocator:
         txn = _Txn()
         try:
             self._init_ip_families(new, work, old_spec)
-            if old_spec.get("type") == EXTERNAL_NAME and work.get("type") != EXTERNAL_NAME:
+            unaddressed = old_spec.get("type") == EXTERNAL_NAME or not _cluster_ips(old_spec)
+            if unaddressed and work.get("type") != EXTERNAL_NAME:
                 self._alloc_cluster_ips(new, work, txn)
             elif not _is_headless(old_spec) and work.get("type") == EXTERNAL_NAME:
                 txn.free_ips += [ip for ip in _cluster_ips(old_spec) if ip != NONE]
@@ -1133,12 +1151,11 @@ class ServiceAllocator:
         policy, ips = spec["ipFamilyPolicy"], _cluster_ips(spec)
         families = list(spec.get("ipFamilies") or [])
         if policy == SINGLE_STACK:
+            dual = "must be 'RequireDualStack' or 'PreferDualStack' when multiple"
             if len(ips) == 2:
-                errs.append(invalid("spec.ipFamilyPolicy", policy,
-                                    "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified"))
+                errs.append(invalid("spec.ipFamilyPolicy", policy, f"{dual} cluster IPs are specified"))
             if len(families) == 2:
-                errs.append(invalid("spec.ipFamilyPolicy", policy,
-                                    "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified"))
+                errs.append(invalid("spec.ipFamilyPolicy", policy, f"{dual} IP families are specified"))
         for i, ip in enumerate(ips):
             if ip == NONE:
                 break
@@ -1159,7 +1176,8 @@ class ServiceAllocator:
             spec["ipFamilies"] = families
             return
         if policy == REQUIRE_DUAL_STACK:
-            errs.append(invalid("spec.ipFamilyPolicy", policy, "this cluster is not configured for dual-stack services"))
+            errs.append(invalid("spec.ipFamilyPolicy", policy,
+                                "this cluster is not configured for dual-stack services"))
         errs += [invalid(f"spec.ipFamilies[{i}]", fam, "not configured on this cluster")
                  for i, fam in enumerate(families) if fam != self.family]
         if errs:

@@ -931,15 +931,19 @@ def _validate_dns_config(config: Any, dns_policy: str, path: str) -> list[FieldE
     errs: list[FieldError] = []
     nameservers = _l(config.get("nameservers"))
     if len(nameservers) > 3:
-        errs.append(invalid(f"{path}.nameservers", nameservers, "must not have more than 3 nameservers"))
+        errs.append(_invalid_go(f"{path}.nameservers", _go_strings(nameservers), "must not have more than 3 nameservers"))
     for i, server in enumerate(nameservers):
         errs.extend(invalid(f"{path}.nameservers[{i}]", _s(server), m) for m in ip_errors(_s(server)))
     searches = [_s(s) for s in _l(config.get("searches"))]
     if len(searches) > 32:
-        errs.append(invalid(f"{path}.searches", searches, "must not have more than 32 search paths"))
+        errs.append(_invalid_go(f"{path}.searches", _go_strings(searches), "must not have more than 32 search paths"))
     if len(" ".join(searches)) > 2048:
         errs.append(
-            invalid(f"{path}.searches", searches, "must not have more than 2048 characters (including spaces) in the search list")
+            _invalid_go(
+                f"{path}.searches",
+                _go_strings(searches),
+                "must not have more than 2048 characters (including spaces) in the search list",
+            )
         )
     for i, search in enumerate(searches):
         search = search[:-1] if search.endswith(".") else search
@@ -1134,7 +1138,8 @@ def _validate_pod_update(new: Obj, old: Obj) -> list[FieldError]:
             errs.append(invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value"))
             return errs
     elif old_deadline is not None:
-        errs.append(invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value"))
+        # Go prints a nil pointer as the string "null"
+        errs.append(invalid("spec.activeDeadlineSeconds", "null", "must not update from a positive integer to nil value"))
     # only additions to tolerations (tolerationSeconds of existing ones may change)
     new_tolerations = [_normalize(_d(t)) for t in _l(new_spec.get("tolerations"))]
     for old_toleration in _l(old_spec.get("tolerations")):
@@ -1279,7 +1284,7 @@ def _selector_immutable(new: Obj, old: Obj) -> list[FieldError]:
     new_selector = _d(new.get("spec")).get("selector")
     old_selector = _d(old.get("spec")).get("selector")
     if _normalize(_d(new_selector)) != _normalize(_d(old_selector)):
-        rendered = _go_label_selector(new_selector) if new_selector is not None else "null"
+        rendered = _go_label_selector(new_selector) if new_selector is not None else '"null"'
         return [_invalid_go("spec.selector", rendered, FIELD_IMMUTABLE)]
     return []
 
@@ -1568,7 +1573,7 @@ def _validate_node(obj: Obj) -> list[FieldError]:
     if len(cidrs) > 1:
         families = {("6" if ":" in c else "4") for c in cidrs}
         if len(families) != len(cidrs) or len(cidrs) > 2:
-            errs.append(invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family"))
+            errs.append(_invalid_go("spec.podCIDRs", _go_strings(cidrs), "may specify no more than one CIDR for each IP family"))
         seen: set[str] = set()
         for i, cidr in enumerate(cidrs):
             if cidr in seen:
@@ -1914,9 +1919,13 @@ def validate(resource: ResourceType, obj: Obj) -> list[FieldError]:
 
 
 def validate_update(resource: ResourceType, new: Obj, old: Obj) -> list[FieldError]:
-    """Field errors for replacing `old` with `new` (both defaulted); [] when allowed.
+    """The field errors an update adds to `validate(resource, new)`; [] when allowed.
 
-    Identical errors reported twice by Kubernetes' layered update checks are listed once.
+    Kubernetes validates an update as the new object's own validity plus the update rules
+    (immutable metadata and selectors, the Pod spec's few mutable fields, immutable Secrets and
+    ConfigMaps, ...). The complete check is `validate(resource, new) + validate_update(resource,
+    new, old)`, in that order, which is what admission runs; errors `validate` already reports
+    are left out here so none is listed twice.
     """
     if resource.kind in OTHER_MODULE_KINDS:
         return []
@@ -1924,6 +1933,7 @@ def validate_update(resource: ResourceType, new: Obj, old: Obj) -> list[FieldErr
     check = _UPDATE.get(resource.kind)
     if check is None:
         errs = validate_object_meta_update(new.get("metadata"), old.get("metadata"))
-        errs.extend(validate_object_meta(new.get("metadata"), resource.namespaced, name_is_dns_subdomain))
-        return _dedupe(errs)
-    return _dedupe(check(new, old))
+    else:
+        errs = check(new, old)
+    already = set(validate(resource, new))
+    return [e for e in _dedupe(errs) if e not in already]

@@ -8,7 +8,7 @@ stored Services at start-up so allocations survive restarts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from kubeloop.api import defaults, endpoints, services, validation
 from kubeloop.api.errors import FieldError, Invalid
@@ -57,24 +57,28 @@ class Admission:
         if resource.kind == "Service" and not dry_run:
             self.allocator.allocate(obj)
 
-    def admit_update(self, resource: ResourceType, obj: Obj, old: Obj, *, dry_run: bool = False) -> None:
+    def admit_update(self, resource: ResourceType, obj: Obj, old: Obj, *, dry_run: bool = False
+                     ) -> Callable[[], None]:
+        """Default, validate and re-allocate; returns what undoes the allocation if the write fails."""
         self.default(resource, obj)
         name = obj["metadata"].get("name", "")
         if resource.kind == "Service":
-            # Kubernetes keeps allocated values the user left out of an update.
-            spec, old_spec = obj.setdefault("spec", {}), old.get("spec", {})
-            if not spec.get("clusterIP") and old_spec.get("clusterIP"):
-                spec["clusterIP"] = old_spec["clusterIP"]
-                spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+            # Keep allocated values the client left out; drop what the new type no longer uses.
+            services.prepare_for_update(obj, old)
         errs = self._errors(resource, obj, old)
         if errs:
             raise Invalid(resource.kind, name, errs, resource.group)
         if resource.kind == "Service" and not dry_run:
-            self.allocator.update(obj, old)
+            return self.allocator.update(obj, old).undo
+        return _nothing
 
     def release(self, resource: ResourceType, obj: Obj) -> None:
         if resource.kind == "Service":
             self.allocator.release(obj)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _dedupe(errs: list[FieldError]) -> list[FieldError]:

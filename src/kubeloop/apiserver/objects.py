@@ -191,11 +191,17 @@ class ObjectStore:
                 f'Precondition failed: UID in precondition: {meta["uid"]}, UID in object meta: {old["metadata"]["uid"]}'
             )
         new = self._prepare_update(resource, obj, old, subresource)
+        undo = None
         if subresource != "status":
-            self.admission.admit_update(resource, new, old, dry_run=dry_run)
+            undo = self.admission.admit_update(resource, new, old, dry_run=dry_run)
         if dry_run:
             return new
-        return await self._write_update(resource, key, new, old, name)
+        try:
+            return await self._write_update(resource, key, new, old, name)
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
 
     def _prepare_update(self, resource: ResourceType, obj: Obj, old: Obj, subresource: str) -> Obj:
         old_meta = old["metadata"]

@@ -225,6 +225,14 @@ class Pki:
         )
         return _cert_pem(cert), _key_pem(key)
 
+    def issue_serving_cert(self, name: str, *, ips: list[str], names: list[str]) -> tuple[bytes, bytes]:
+        """A serving certificate (EKU serverAuth) for a node agent's :10250; ``(cert_pem, key_pem)``."""
+        ca_cert, ca_key = self._load_ca()
+        key = _new_key()
+        cert = _issue_leaf(ca_cert, ca_key, key, _subject(name, []), validity=LEAF_VALIDITY,
+                           eku=ExtendedKeyUsageOID.SERVER_AUTH, sans=_normalize_sans(ips, names))
+        return _cert_pem(cert), _key_pem(key)
+
     def issue_node_cert(self, node_name: str) -> tuple[bytes, bytes]:
         """Client certificate for a node agent: ``system:node:<node_name>`` in ``system:nodes``."""
         return self.issue_client_cert(NODE_USER_PREFIX + node_name, [NODE_GROUP])

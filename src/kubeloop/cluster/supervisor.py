@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from kubeloop.apiserver.server import APIServer, APIServerConfig
+from kubeloop.client.rest import Client
+from kubeloop.controllers.manager import ControllerManager
 
 from . import kubeconfig, pki
 
@@ -44,6 +46,8 @@ class Cluster:
         self.config = config
         self.say = say
         self.apiserver: APIServer | None = None
+        self.controllers: ControllerManager | None = None
+        self.client: Client | None = None
         self.kubeconfig_path = config.data_dir / "kubeconfig"
         self.merged_into: Path | None = None
 
@@ -73,6 +77,14 @@ class Cluster:
             await self.stop()
             raise
         self.say(f"API server listening on {self.apiserver.url}")
+        self.client = Client(self.apiserver.url, pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key))
+        self.controllers = ControllerManager(self.client)
+        try:
+            await self.controllers.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.say("controllers running: " + ", ".join(c.name for c in self.controllers.controllers))
         config = kubeconfig.render(self.apiserver.url, keys.ca_pem(), *keys.admin_pem(), name=CONTEXT)
         kubeconfig.write_standalone(self.kubeconfig_path, config)
         if cfg.merge_kubeconfig:
@@ -80,6 +92,12 @@ class Cluster:
             self.say(f"kubeconfig context {CONTEXT!r} merged into {self.merged_into} and made current")
 
     async def stop(self) -> None:
+        if self.controllers is not None:
+            await self.controllers.stop()
+            self.controllers = None
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
         if self.merged_into is not None:
             kubeconfig.remove_from_user_config(CONTEXT, self.merged_into)
             self.merged_into = None

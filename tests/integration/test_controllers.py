@@ -1,0 +1,92 @@
+"""Controllers through the real kubectl: replication (RC, RS) and the scheduler's verdict
+when no node can take a pod. (Pods running on nodes are tested in test_pods.py.)"""
+
+from __future__ import annotations
+
+import json
+import time
+
+RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      nodeSelector:
+        kubeloop.test/nowhere: "true"
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+"""
+
+
+def wait_for(fn, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def pods_of(kubectl, app: str) -> list[dict]:
+    return json.loads(kubectl("get", "pods", "-l", f"app={app}", "-o", "json").stdout)["items"]
+
+
+def test_replication_controller_creates_scales_and_cascades(kubectl, tmp_path):
+    f = tmp_path / "rc.yaml"
+    f.write_text(RC.format(name="repl", replicas=3))
+    kubectl("apply", "-f", str(f))
+    pods = wait_for(lambda: len(pods_of(kubectl, "repl")) == 3 and pods_of(kubectl, "repl"), what="3 pods")
+    for p in pods:
+        assert p["metadata"]["name"].startswith("repl-")
+        ref = p["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["name"], ref["controller"]) == ("ReplicationController", "repl", True)
+        assert p["status"]["phase"] == "Pending"
+    # Nothing can be placed: the scheduler says why, as Kubernetes does.
+    cond = wait_for(lambda: next((c for c in pods_of(kubectl, "repl")[0]["status"].get("conditions", [])
+                                  if c["type"] == "PodScheduled"), None), what="PodScheduled condition")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    assert cond["message"].startswith("0/")
+    row = kubectl("get", "rc", "repl").stdout.splitlines()[1].split()
+    assert row[:4] == ["repl", "3", "3", "0"]
+    kubectl("scale", "rc", "repl", "--replicas=1")
+    wait_for(lambda: len(pods_of(kubectl, "repl")) == 1, what="scale down to 1")
+    # A deleted pod is replaced.
+    victim = pods_of(kubectl, "repl")[0]["metadata"]["name"]
+    kubectl("delete", "pod", victim, "--wait=false")
+    wait_for(lambda: [p["metadata"]["name"] for p in pods_of(kubectl, "repl")] not in ([], [victim]),
+             what="replacement pod")
+    kubectl("delete", "rc", "repl")
+    wait_for(lambda: pods_of(kubectl, "repl") == [], what="pods garbage-collected")
+
+
+def test_replicaset_and_orphan_adoption(kubectl, tmp_path):
+    rs = RC.format(name="rset", replicas=2).replace("apiVersion: v1\nkind: ReplicationController",
+                                                   "apiVersion: apps/v1\nkind: ReplicaSet")
+    rs = rs.replace("  selector:\n    app: rset", "  selector:\n    matchLabels:\n      app: rset")
+    f = tmp_path / "rs.yaml"
+    f.write_text(rs)
+    kubectl("apply", "-f", str(f))
+    wait_for(lambda: len(pods_of(kubectl, "rset")) == 2, what="2 pods")
+    kubectl("delete", "rs", "rset", "--cascade=orphan")
+    time.sleep(0.5)
+    orphans = pods_of(kubectl, "rset")
+    assert len(orphans) == 2 and all(not p["metadata"].get("ownerReferences") for p in orphans)
+    kubectl("apply", "-f", str(f))
+    adopted = wait_for(lambda: all(p["metadata"].get("ownerReferences") for p in pods_of(kubectl, "rset"))
+                       and pods_of(kubectl, "rset"), what="adoption")
+    assert len(adopted) == 2
+    kubectl("delete", "rs", "rset")
+    wait_for(lambda: pods_of(kubectl, "rset") == [], what="pods garbage-collected")
