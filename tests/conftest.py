@@ -90,7 +90,7 @@ def stop_cluster(cluster: RunningCluster) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     require(shutil.which("kubectl") is not None, "kubectl is not installed")
-    c = start_cluster(tmp_path_factory.mktemp("kubeloop"))
+    c = start_cluster(tmp_path_factory.mktemp("kubeloop"), "--nodes", "0")
     yield c
     stop_cluster(c)
 

@@ -49,7 +49,7 @@ async def _run_up(config: ClusterConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await cluster.start()
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         _say(f"cannot start: {e}")
         return 1
     _pid_file(config.data_dir).write_text(str(os.getpid()))
@@ -83,6 +83,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         merge_kubeconfig=not args.no_merge_kubeconfig,
         memory=args.memory,
         watch_history=args.watch_history,
+        nodes=args.nodes,
+        node_monitor_grace=args.node_monitor_grace_period,
     )
     try:
         import uvloop
@@ -116,6 +118,21 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    from .cluster.control import call
+
+    data_dir = Path(args.data_dir)
+    if _running_pid(data_dir) is None:
+        _say("not running")
+        return 1
+    answer = call(data_dir / "control.sock", {"op": f"node-{args.action}", "name": args.name})
+    if not answer.get("ok"):
+        _say(str(answer.get("error")))
+        return 1
+    _say(f"node {args.name} {'stopped' if args.action == 'stop' else 'started'}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     pid = _running_pid(data_dir)
@@ -136,6 +153,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         ready, version = f"unreachable ({e})", "?"
     print(f"kubeloop is running (pid {pid})")
     print(f"  API server  {server}  {ready}  Kubernetes {version}")
+    from .cluster.control import call
+
+    try:
+        info = call(data_dir / "control.sock", {"op": "status"}, timeout=5)
+    except OSError as e:
+        info = {"ok": False, "error": str(e)}
+    if info.get("ok"):
+        if info.get("network"):
+            print(f"  network     {info['network']} (nodes), pods {info['podCIDR']}, services {info['serviceCIDR']}, "
+                  f"DNS {info['dns']}")
+        for name, node in sorted(dict(info.get("nodes") or {}).items()):
+            state = "running" if node["running"] else "stopped"
+            print(f"  node        {name}  {node['address']}  pods {node['podCIDR']}  agent {state}")
     print(f"  kubeconfig  {data_dir / 'kubeconfig'} (context {CONTEXT})")
     print(f"  data        {data_dir}")
     return 0
@@ -162,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--host", default="127.0.0.1", help="API server address (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=6443, help="API server port (default 6443; 0 picks a free one)")
     up.add_argument("--service-cidr", default="10.96.0.0/12")
+    up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2; 0: control plane only)")
+    up.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                    help="seconds without a node heartbeat before the node is marked NotReady (default 40)")
     up.add_argument("--memory", action="store_true", help="keep state in memory only")
     up.add_argument("--watch-history", type=int, default=20_000,
                     help="events kept for watches to resume from (older resourceVersions get 410 Gone)")
@@ -169,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not touch ~/.kube/config; use the kubeconfig in the data directory")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a running cluster").set_defaults(func=cmd_down)
+    node = sub.add_parser("node", help="stop or start a node (to watch the cluster cope)")
+    node.add_argument("action", choices=["stop", "start"])
+    node.add_argument("name")
+    node.set_defaults(func=cmd_node)
     sub.add_parser("status", help="show what is running").set_defaults(func=cmd_status)
     kc = sub.add_parser("kubeconfig", help="print the cluster's kubeconfig")
     kc.add_argument("--path", action="store_true", help="print its path instead")

@@ -19,7 +19,7 @@ from conftest import RunningCluster, require, start_cluster, stop_cluster
 @pytest.fixture(scope="module")
 def small_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     require(shutil.which("kubectl") is not None, "kubectl is not installed")
-    c = start_cluster(tmp_path_factory.mktemp("kubeloop-py"), "--watch-history", "50")
+    c = start_cluster(tmp_path_factory.mktemp("kubeloop-py"), "--watch-history", "50", "--nodes", "0")
     yield c
     stop_cluster(c)
 

@@ -28,6 +28,8 @@ class Admission:
     def default(self, resource: ResourceType, obj: Obj) -> None:
         if resource.kind == "Service":
             services.default_service(obj)
+        elif resource.kind == "Endpoints":
+            endpoints.default_endpoints(obj)
         else:
             defaults.apply_defaults(resource, obj)
 

@@ -13,10 +13,9 @@ WebSockets are relayed message by message: the node connection is opened first, 
 exactly the sub-protocols the client offered, so that a refusal (pod or container not
 running, bad parameters) reaches the client as a plain Status response; then the client's
 upgrade is accepted with the protocol the node chose. Pings from the client are answered
-here. Requests that are not WebSocket upgrades (kubectl's SPDY/3.1 POST fallback) are
-forwarded as plain requests, and the node answers them with its Status (for a healthy
-container, 400 "Upgrade request required"), which is what kubectl prints after a failed
-WebSocket attempt.
+here. SPDY/3.1 upgrades (kubectl's POST fallback, older client-go tools) are relayed as raw
+byte streams once the node answered 101; the node's refusal is returned as it is. Other
+requests are forwarded as plain requests (the node answers 400 "Upgrade request required").
 """
 
 from __future__ import annotations
@@ -30,9 +29,11 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import MultiDict
+from multidict import CIMultiDict, MultiDict
+from yarl import URL
 
 from kubeloop.api.errors import APIError, BadRequest, InternalError, MethodNotSupported, NotFound
+from kubeloop.node.spdy import accept_upgrade, wants_spdy_upgrade
 
 from .handlers import NodeProxy
 from .paths import ResourcePath
@@ -87,6 +88,8 @@ def make_node_proxy(resolve: Resolve, *, get_pod: GetPod | None = None) -> NodeP
             raise MethodNotSupported(f"{request.method} is not supported on pods/{sub}")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await _relay_websocket(request, url, params, ctx)
+        if wants_spdy_upgrade(request):
+            return await _relay_raw_upgrade(request, url, params, ctx)
         return await _relay_http(request, request.method, url, params, ctx)
 
     return proxy
@@ -154,7 +157,7 @@ async def _while_client_connected(request: web.Request, work: Awaitable[T]) -> T
                 await task
 
 
-def _dial_error(url: str, err: BaseException) -> APIError:
+def _dial_error(err: BaseException) -> APIError:
     return InternalError(f"error dialing backend: {err or type(err).__name__}")
 
 
@@ -165,7 +168,7 @@ async def _relay_http(request: web.Request, method: str, url: str, params: Multi
         try:
             upstream = await session.request(method, url, params=params, ssl=_ssl(ctx))
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
-            raise _dial_error(url, e) from None
+            raise _dial_error(e) from None
         async with upstream:
             ctype = upstream.headers.get("Content-Type", "text/plain")
             if upstream.status != 200:
@@ -208,7 +211,7 @@ async def _relay_websocket(request: web.Request, url: str, params: MultiDict[str
             # The node refused the upgrade; ask it again without one to get its Status.
             return await _relay_http(request, "GET", url, params, ctx)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
-            raise _dial_error(url, e) from None
+            raise _dial_error(e) from None
         client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
                                        autoping=True, max_msg_size=MAX_WS_MESSAGE, compress=False,
                                        timeout=5.0)
@@ -219,15 +222,24 @@ async def _relay_websocket(request: web.Request, url: str, params: MultiDict[str
             await upstream.close()
             if not client.closed and client.prepared:
                 with contextlib.suppress(Exception):
-                    await client.close(code=upstream.close_code or aiohttp.WSCloseCode.OK)
+                    await client.close(code=aiohttp.WSCloseCode.OK)
         return client
     finally:
         await session.close()
 
 
 async def _pump_both_ways(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Relay messages until one side ends, then close the other side with a close frame.
+
+    The side still reading is ended by closing its socket (close() wakes its receive loop),
+    never by cancelling it: a cancelled receive leaves aiohttp unable to send the close frame,
+    and kubectl then reports "websocket: bad close code 1006".
+    """
+
     async def pump(src: Any, dst: Any) -> None:
         async for msg in src:
+            if dst.closed:
+                return
             if msg.type == WSMsgType.BINARY:
                 await dst.send_bytes(msg.data)
             elif msg.type == WSMsgType.TEXT:
@@ -236,11 +248,94 @@ async def _pump_both_ways(client: web.WebSocketResponse, upstream: aiohttp.Clien
     to_node = asyncio.ensure_future(pump(client, upstream))
     to_client = asyncio.ensure_future(pump(upstream, client))
     try:
-        await asyncio.wait({to_node, to_client}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({to_node, to_client}, return_when=asyncio.FIRST_COMPLETED)
+        if to_client in done:
+            # 1006 (no close frame from the node, e.g. its TLS connection just ended) is not a
+            # code that may be sent; the stream itself ended normally once relayed.
+            code = upstream.close_code
+            if code is None or code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+                code = aiohttp.WSCloseCode.OK
+            await client.close(code=code)
+        else:
+            await upstream.close()
+        await asyncio.wait({to_node, to_client}, timeout=5.0)
     finally:
         for task in (to_node, to_client):
-            task.cancel()
+            if not task.done():
+                task.cancel()
         results = await asyncio.gather(to_node, to_client, return_exceptions=True)
         for r in results:
             if isinstance(r, Exception) and not isinstance(r, (ConnectionError, aiohttp.ClientError)):
                 log.warning("websocket relay failed: %s", r)
+
+
+def _parse_head(head: bytes) -> tuple[int, CIMultiDict[str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except (IndexError, ValueError):
+        raise InternalError(f"the node answered with a malformed status line: {lines[0]!r}") from None
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers.add(name.strip(), value.strip())
+    return status, headers
+
+
+async def _relay_raw_upgrade(request: web.Request, url: str, params: MultiDict[str],
+                             ctx: ssl.SSLContext | None) -> web.StreamResponse:
+    """Relay an HTTP/1.1 upgrade to a non-WebSocket protocol (SPDY/3.1) as raw bytes.
+
+    aiohttp's client only upgrades to WebSockets, so this speaks the one request by hand.
+    """
+    target = URL(url).with_query(params)
+    https = target.scheme == "https"
+    tls = (ctx or ssl.create_default_context()) if https else None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(target.host, target.port, ssl=tls, server_hostname=target.host if https else None),
+            CONNECT_TIMEOUT)
+    except (OSError, asyncio.TimeoutError, ssl.SSLError) as e:
+        raise _dial_error(e) from None
+    try:
+        lines = [f"{request.method} {target.raw_path_qs} HTTP/1.1", f"Host: {target.raw_authority}",
+                 "Connection: Upgrade", f"Upgrade: {request.headers.get('Upgrade', '')}", "Content-Length: 0"]
+        lines += [f"X-Stream-Protocol-Version: {v}" for v in request.headers.getall("X-Stream-Protocol-Version", [])]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            raise _dial_error(e) from None
+        status, headers = _parse_head(head)
+        if status != 101:
+            length = int(headers.get("Content-Length", "0") or 0)
+            try:
+                body = await asyncio.wait_for(reader.readexactly(min(length, MAX_ERROR_BODY)), CONNECT_TIMEOUT)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                body = b""
+            return web.Response(status=status, body=body,
+                                headers={"Content-Type": headers.get("Content-Type", "text/plain")})
+        conn = await accept_upgrade(request, {k: headers[k] for k in ("Upgrade", "X-Stream-Protocol-Version")
+                                              if k in headers})
+
+        async def to_node() -> None:
+            while data := await conn.read():
+                writer.write(data)
+                await writer.drain()
+
+        async def to_client() -> None:
+            while data := await reader.read(64 * 1024):
+                await conn.write(data)
+
+        tasks = [asyncio.ensure_future(to_node()), asyncio.ensure_future(to_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            conn.close()
+        return conn.response
+    finally:
+        writer.close()

@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from kubeloop.api.registry import by_plural, storage_prefix
+from kubeloop.api.registry import by_plural, storage_key, storage_prefix
 from kubeloop.storage.base import Backend
 from kubeloop.storage.log import memory_backend
 from kubeloop.storage.sqlite import sqlite_backend
@@ -40,8 +40,9 @@ class APIServerConfig:
     node_port_range: tuple[int, int] = (30000, 32767)
     ssl_context: ssl.SSLContext | None = None
     authenticate: bool = True
-    advertise_address: str = ""
+    advertise_address: str = ""  # the address pods reach the API at (the `kubernetes` Service's endpoint)
     watch_history: int = 20_000
+    extra_hosts: list[str] = field(default_factory=list)  # more addresses to listen on (the node bridge)
 
 
 class APIServer:
@@ -70,7 +71,7 @@ class APIServer:
         admission.restore(services)
         self.store = ObjectStore(self.backend, admission)
         await self._seed()
-        address = cfg.advertise_address or f"{cfg.host}:{cfg.port}"
+        address = f"{cfg.host}:{self.port if cfg.port == 0 else cfg.port}"
         app = build_app(self.store, server_address=address, authenticate=cfg.authenticate,
                         node_proxy=self.node_proxy)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -80,6 +81,11 @@ class APIServer:
         server = site._server  # the bound port, when 0 was asked for
         if server is not None and server.sockets:  # type: ignore[union-attr]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        for host in cfg.extra_hosts:
+            extra = web.TCPSite(self._runner, host, self.port, ssl_context=cfg.ssl_context, reuse_address=True)
+            await extra.start()
+        if cfg.advertise_address:
+            await self._seed_kubernetes_endpoints(cfg.advertise_address)
         self._compactor = asyncio.get_running_loop().create_task(self._compact_loop())
 
     async def _seed(self) -> None:
@@ -91,6 +97,28 @@ class APIServer:
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         })
+
+    async def _seed_kubernetes_endpoints(self, address: str) -> None:
+        """`default/kubernetes` points at the API server, as the real apiserver maintains it."""
+        assert self.store is not None
+        endpoints, slices = by_plural("endpoints"), by_plural("endpointslices")
+        body = {"metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                "subsets": [{"addresses": [{"ip": address}],
+                             "ports": [{"name": "https", "port": self.port, "protocol": "TCP"}]}]}
+        slice_body = {"metadata": {"name": "kubernetes", "labels": {
+                          "kubernetes.io/service-name": "kubernetes",
+                          "endpointslice.kubernetes.io/managed-by": "kubeloop-apiserver"}},
+                      "addressType": "IPv4",
+                      "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+                      "ports": [{"name": "https", "port": self.port, "protocol": "TCP"}]}
+        for resource, obj in ((endpoints, body), (slices, slice_body)):
+            current = await self.backend.get(storage_key(resource, "default", "kubernetes"))  # type: ignore[union-attr]
+            if current is None:
+                await self.store.create(resource, "default", obj)
+            else:
+                merged = dict(current)
+                merged.update({k: v for k, v in obj.items() if k != "metadata"})
+                await self.store.update(resource, "default", "kubernetes", merged)
 
     async def _compact_loop(self) -> None:
         assert self.backend is not None

@@ -8,17 +8,25 @@ started before it, and `stop()` undoes start-up in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
+
+from kubeloop.api.registry import by_plural
+from kubeloop.apiserver.nodeproxy import make_node_proxy
+from kubeloop.node import network
 
 from kubeloop.apiserver.server import APIServer, APIServerConfig
 from kubeloop.client.rest import Client
-from kubeloop.controllers.manager import ControllerManager
+from kubeloop.controllers.manager import ControllerManager, default_controllers
 
 from . import kubeconfig, pki
+from .control import ControlServer
+from .nodes import NodeSet
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,13 @@ class ClusterConfig:
     merge_kubeconfig: bool = True
     memory: bool = False  # in-memory storage (nothing survives a restart)
     watch_history: int = 20_000
+    nodes: int = 2
+    cluster_cidr: str = "172.30.0.0/24"  # the nodes' network (a bridge in the host namespace)
+    pod_cidr: str = "10.244.0.0/16"
+    cluster_domain: str = "cluster.local"
+    dns_ip: str = "10.96.0.10"
+    network_prefix: str = "kl"
+    node_monitor_grace: float = 40.0  # seconds without a heartbeat before a node is NotReady
 
 
 class Cluster:
@@ -50,14 +65,31 @@ class Cluster:
         self.client: Client | None = None
         self.kubeconfig_path = config.data_dir / "kubeconfig"
         self.merged_into: Path | None = None
+        self.netcfg = network.NetworkConfig(cluster_cidr=config.cluster_cidr, pod_cidr=config.pod_cidr,
+                                            bridge=f"{config.network_prefix}0", prefix=config.network_prefix)
+        self.nodes: NodeSet | None = None
+        self.control: ControlServer | None = None
+        self._network_up = False
 
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if cfg.nodes and os.geteuid() != 0:
+            raise PermissionError("kubeloop needs root to create nodes and pods (Linux namespaces); "
+                                  "run it as root, or with --nodes 0 for the control plane alone")
+        if cfg.nodes:
+            # Whatever a crashed run left behind goes first.
+            await network.cleanup_leftovers(self.netcfg)
+            await network.ensure_bridge(self.netcfg)
+            self._network_up = True
+            await network.guard_routes(self.netcfg, [cfg.service_cidr])
+            self.say(f"cluster network {cfg.cluster_cidr} on bridge {self.netcfg.bridge}")
         self.say(f"certificates in {cfg.data_dir / 'pki'}")
+        bridge_ip = [self.netcfg.host_address] if cfg.nodes else []
         keys = pki.ensure_pki(
             cfg.data_dir,
-            server_ips=["127.0.0.1", _first_service_ip(cfg.service_cidr)] + ([cfg.host] if cfg.host != "127.0.0.1" else []),
+            server_ips=["127.0.0.1", _first_service_ip(cfg.service_cidr), *bridge_ip]
+            + ([cfg.host] if cfg.host != "127.0.0.1" else []),
             server_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                           "kubernetes.default.svc.cluster.local"],
         )
@@ -69,8 +101,11 @@ class Cluster:
             node_port_range=cfg.node_port_range,
             ssl_context=pki.server_ssl_context(keys),
             watch_history=cfg.watch_history,
+            extra_hosts=bridge_ip,
+            advertise_address=bridge_ip[0] if bridge_ip else "",
         )
-        self.apiserver = APIServer(api_cfg)
+        node_ctx = pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key)
+        self.apiserver = APIServer(api_cfg, node_proxy=make_node_proxy(self._resolve_node(node_ctx)))
         try:
             await self.apiserver.start()
         except BaseException:
@@ -78,20 +113,73 @@ class Cluster:
             raise
         self.say(f"API server listening on {self.apiserver.url}")
         self.client = Client(self.apiserver.url, pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key))
-        self.controllers = ControllerManager(self.client)
+        self.controllers = ControllerManager(self.client, default_controllers(cfg.node_monitor_grace))
         try:
             await self.controllers.start()
         except BaseException:
             await self.stop()
             raise
         self.say("controllers running: " + ", ".join(c.name for c in self.controllers.controllers))
+        self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
+        await self.control.start()
+        if cfg.nodes:
+            self.nodes = NodeSet(netcfg=self.netcfg, keys=keys, data_dir=cfg.data_dir, api_port=self.apiserver.port,
+                                 cluster_domain=cfg.cluster_domain, dns_ip=cfg.dns_ip,
+                                 heartbeat=min(10.0, cfg.node_monitor_grace / 4), say=self.say)
+            try:
+                await asyncio.gather(*(self.nodes.add(f"node-{i + 1}") for i in range(cfg.nodes)))
+            except BaseException:
+                await self.stop()
+                raise
         config = kubeconfig.render(self.apiserver.url, keys.ca_pem(), *keys.admin_pem(), name=CONTEXT)
         kubeconfig.write_standalone(self.kubeconfig_path, config)
         if cfg.merge_kubeconfig:
             self.merged_into = kubeconfig.merge_into_user_config(config)
             self.say(f"kubeconfig context {CONTEXT!r} merged into {self.merged_into} and made current")
 
+    def _resolve_node(self, ctx: ssl.SSLContext) -> Callable[[str, str], Awaitable[tuple[str, ssl.SSLContext | None]]]:
+        async def resolve(namespace: str, pod: str) -> tuple[str, ssl.SSLContext | None]:
+            assert self.apiserver is not None and self.apiserver.store is not None
+            store = self.apiserver.store
+            obj = await store.get(by_plural("pods"), namespace, pod)
+            node = await store.get(by_plural("nodes"), "", obj["spec"]["nodeName"])
+            address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+            port = node["status"].get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port", 10250)
+            return f"https://{address}:{port}", ctx
+
+        return resolve
+
+    async def _control(self, request: dict[str, object]) -> dict[str, object]:
+        op, name = request.get("op"), str(request.get("name", ""))
+        if op in ("node-stop", "node-start"):
+            if self.nodes is None or name not in self.nodes.nodes:
+                known = ", ".join(self.nodes.names()) if self.nodes else "none"
+                return {"ok": False, "error": f'no node "{name}" (nodes: {known})'}
+            if op == "node-stop":
+                await self.nodes.stop_node(name)
+                self.say(f"node {name} stopped")
+            else:
+                await self.nodes.start_node(name)
+            return {"ok": True}
+        if op == "status":
+            nodes = {}
+            if self.nodes is not None:
+                for n, node in self.nodes.nodes.items():
+                    running = node.process is not None and node.process.returncode is None
+                    nodes[n] = {"address": node.net.address if node.net else "", "running": running,
+                                "podCIDR": node.net.pod_cidr if node.net else ""}
+            return {"ok": True, "api": self.apiserver.url if self.apiserver else "", "nodes": nodes,
+                    "network": self.config.cluster_cidr if self._network_up else "", "dns": self.config.dns_ip,
+                    "serviceCIDR": self.config.service_cidr, "podCIDR": self.config.pod_cidr}
+        return {"ok": False, "error": f"unknown operation {op!r}"}
+
     async def stop(self) -> None:
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+        if self.nodes is not None:
+            await self.nodes.stop_all()
+            self.nodes = None
         if self.controllers is not None:
             await self.controllers.stop()
             self.controllers = None
@@ -104,6 +192,11 @@ class Cluster:
         if self.apiserver is not None:
             await self.apiserver.stop()
             self.apiserver = None
+        if self._network_up:
+            await network.remove_guard_routes(self.netcfg, [self.config.service_cidr])
+            # Kills whatever is still inside kubeloop's namespaces, then removes them all.
+            await network.cleanup_leftovers(self.netcfg)
+            self._network_up = False
 
 
 def _first_service_ip(cidr: str) -> str:

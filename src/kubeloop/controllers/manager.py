@@ -13,12 +13,16 @@ from .base import Controller
 ControllerFactory = Callable[[Client, InformerFactory], Controller]
 
 
-def default_controllers() -> list[ControllerFactory]:
+def default_controllers(node_grace: float = 40.0) -> list[ControllerFactory]:
+    from .endpoints import EndpointsController
+    from .nodelifecycle import NodeLifecycle
     from .replication import ReplicationManager
     from .scheduler import Scheduler
 
     return [
         Scheduler,
+        EndpointsController,
+        lambda c, i: NodeLifecycle(c, i, node_grace),
         lambda c, i: ReplicationManager(c, i, "ReplicationController"),
         lambda c, i: ReplicationManager(c, i, "ReplicaSet"),
     ]

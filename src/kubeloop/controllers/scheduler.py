@@ -15,6 +15,7 @@ from typing import Any
 from kubeloop.api import errors
 from kubeloop.api.pods import condition, is_terminal, set_condition
 from kubeloop.api.registry import by_plural
+from kubeloop.client.events import EventRecorder
 
 from .base import Controller, split_key
 
@@ -35,6 +36,7 @@ class Scheduler(Controller):
         self.pods = informers.get("pods")
         self.nodes = informers.get("nodes")
         self._assumed: dict[str, str] = {}  # pod key -> node, until the cache shows the binding
+        self.recorder = EventRecorder(client, "default-scheduler")
 
     def setup(self) -> None:
         self.pods.add_handler(self._on_pod)
@@ -107,11 +109,13 @@ class Scheduler(Controller):
         except errors.Conflict:
             return  # bound meanwhile, or being deleted
         self._assumed[key] = target
+        self.recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {target}")
 
     async def _mark_unschedulable(self, pod: Obj, message: str) -> None:
         c = condition(pod, "PodScheduled")
         if c is not None and c.get("status") == "False" and c.get("message") == message:
             return
+        self.recorder.record(pod, "Warning", "FailedScheduling", message)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         status = dict(pod.get("status") or {})
         status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "False", now,

@@ -1,0 +1,153 @@
+"""kubeloop benchmarks: `python -m bench [NAME ...]` (or `make bench`).
+
+Each figure is printed beside a reference measured in the same run on the same machine, and
+as a ratio, because absolute numbers on a shared 2-core machine mean little. Results go to
+docs/performance.md by hand, with the date and the machine.
+
+    startup     `kubeloop up --nodes 0` until the API answers, vs `python -c 'import kubeloop'`
+                and vs a bare aiohttp app answering on a port (the floor for a Python server)
+    api         creates/s of Services, list of 10,000 Services, watch delivery p50/p99 to 100
+                watchers, idle RSS of the control plane
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _median_run(argv: list[str], ready: str, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as d:
+            start = time.perf_counter()
+            proc = subprocess.Popen([*argv] if "{d}" not in " ".join(argv) else [a.replace("{d}", d) for a in argv],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if ready in line:
+                    break
+            times.append(time.perf_counter() - start)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    return statistics.median(times)
+
+
+BARE_SERVER = r"""
+import asyncio, sys
+from aiohttp import web
+async def main():
+    r = web.AppRunner(web.Application()); await r.setup()
+    await web.TCPSite(r, "127.0.0.1", 0).start(); print("ready", flush=True); await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def bench_startup() -> None:
+    py = sys.executable
+    up = _median_run([py, "-m", "kubeloop.cli", "--data-dir", "{d}", "up", "--port", "0", "--nodes", "0",
+                      "--no-merge-kubeconfig"], "ready in")
+    imp = statistics.median(_time([py, "-c", "import kubeloop.cli"]) for _ in range(5))
+    bare = _median_run([py, "-c", BARE_SERVER], "ready")
+    print(f"startup: kubeloop up (control plane) {up * 1000:.0f} ms; import kubeloop {imp * 1000:.0f} ms; "
+          f"bare aiohttp server {bare * 1000:.0f} ms; ratio up/bare {up / bare:.2f}")
+    if os.geteuid() == 0:
+        nodes = _median_run([py, "-m", "kubeloop.cli", "--data-dir", "{d}", "up", "--port", "0", "--nodes", "2",
+                             "--no-merge-kubeconfig"], "ready in", runs=3)
+        print(f"startup: kubeloop up with 2 nodes {nodes * 1000:.0f} ms")
+
+
+def _time(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return time.perf_counter() - start
+
+
+async def _api() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from kubeloop.api.registry import by_plural
+    from kubeloop.apiserver.server import APIServer, APIServerConfig
+    from kubeloop.client.rest import Client
+
+    with tempfile.TemporaryDirectory() as d:
+        server = APIServer(APIServerConfig(port=0, authenticate=False, data_dir=Path(d)))
+        await server.start()
+        client = Client(server.url)
+        services = by_plural("services")
+        n = 10_000
+        sem = asyncio.Semaphore(16)
+
+        async def create(i: int) -> None:
+            async with sem:
+                await client.create(services, "default", {"metadata": {"name": f"s{i}"},
+                                                          "spec": {"ports": [{"port": 80}]}})
+
+        start = time.perf_counter()
+        await asyncio.gather(*(create(i) for i in range(n)))
+        elapsed = time.perf_counter() - start
+        print(f"api: {n} Service creates in {elapsed:.1f} s = {n / elapsed:.0f}/s (SQLite, 16 in flight)")
+        lists = []
+        for _ in range(3):
+            t = time.perf_counter()
+            items, _ = await client.list(services, "default")
+            lists.append(time.perf_counter() - t)
+        print(f"api: list of {len(items)} Services {statistics.median(lists) * 1000:.0f} ms (median of 3)")
+
+        watchers = 100
+        seen: list[list[float]] = [[] for _ in range(watchers)]
+        sent: dict[str, float] = {}
+        _, rv = await client.list(by_plural("configmaps"), "default")
+
+        async def watch(i: int) -> None:
+            own = Client(server.url)  # one connection per watcher, as separate processes would have
+            try:
+                async for _type, obj in own.watch(by_plural("configmaps"), "default", resource_version=rv,
+                                                  timeout_seconds=60):
+                    name = obj["metadata"]["name"]
+                    if name in sent:
+                        seen[i].append(time.perf_counter() - sent[name])
+                    if name == "done":
+                        return
+            finally:
+                await own.close()
+
+        tasks = [asyncio.create_task(watch(i)) for i in range(watchers)]
+        await asyncio.sleep(1.0)
+        for j in range(50):
+            name = f"w{j}"
+            sent[name] = time.perf_counter()
+            await client.create(by_plural("configmaps"), "default", {"metadata": {"name": name}})
+            await asyncio.sleep(0.02)
+        sent["done"] = time.perf_counter()
+        await client.create(by_plural("configmaps"), "default", {"metadata": {"name": "done"}})
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        delays = sorted(x for s in seen for x in s)
+        p50, p99 = delays[len(delays) // 2], delays[int(len(delays) * 0.99)]
+        print(f"api: watch delivery to {watchers} watchers p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+        await client.close()
+        rss = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+        print(f"api: RSS of this process (API server + 10,000 Services + client) {rss} MB")
+        await server.stop()
+
+
+def bench_api() -> None:
+    asyncio.run(_api())
+
+
+def main() -> None:
+    names = sys.argv[1:] or ["startup", "api"]
+    for name in names:
+        globals()[f"bench_{name}"]()
+
+
+if __name__ == "__main__":
+    main()

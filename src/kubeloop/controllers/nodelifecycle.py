@@ -1,0 +1,133 @@
+"""NodeLifecycle: notices nodes that stopped reporting, as kube-controller-manager does.
+
+A node whose Lease in `kube-node-lease` has not been renewed for the grace period (40 s by
+default, `--node-monitor-grace-period`) gets every condition set to Unknown ("Kubelet
+stopped posting node status."), the `node.kubernetes.io/unreachable` taint, and its pods'
+Ready condition set to False, so that endpoints drop them. When the lease is renewed again
+the node agent reports Ready itself and the taint is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from kubeloop.api import errors
+from kubeloop.api.pods import condition, set_condition
+from kubeloop.api.registry import by_plural
+from kubeloop.client.events import EventRecorder
+
+from .base import Controller
+
+Obj = dict[str, Any]
+UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
+def _parse(ts: str | None) -> float:
+    if not ts:
+        return 0.0
+    text = ts.replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class NodeLifecycle(Controller):
+    name = "nodelifecycle"
+    workers = 1
+
+    def __init__(self, client: Any, informers: Any, grace: float = 40.0) -> None:
+        super().__init__(client, informers)
+        self.grace = grace
+        self.nodes = informers.get("nodes")
+        self.leases = informers.get("leases")
+        self.pods = informers.get("pods")
+        self.recorder = EventRecorder(client, "node-controller")
+        self._ticker: asyncio.Task[None] | None = None
+
+    def setup(self) -> None:
+        self.nodes.add_handler(lambda key, old, new: self.queue.add(key))
+        self.leases.add_handler(lambda key, old, new: self.queue.add(key.rpartition("/")[2]))
+
+    def start(self) -> None:
+        super().start()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await super().stop()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.grace / 8, 0.5))
+            for key in self.nodes.keys():
+                self.queue.add(key)
+
+    async def sync(self, key: str) -> None:
+        node = self.nodes.get(key)
+        if node is None:
+            return
+        lease = self.leases.get(f"kube-node-lease/{key}")
+        renewed = _parse((lease or {}).get("spec", {}).get("renewTime"))
+        ready = condition(node, "Ready")
+        heartbeat = max(renewed, _parse((ready or {}).get("lastHeartbeatTime")))
+        stale = datetime.now(timezone.utc).timestamp() - heartbeat > self.grace
+        taints = (node.get("spec") or {}).get("taints") or []
+        tainted = any(t.get("key") == UNREACHABLE for t in taints)
+        if stale and (ready is None or ready.get("status") != "Unknown"):
+            await self._mark_unknown(node)
+            self.recorder.record(node, "Normal", "NodeNotReady", f"Node {key} status is now: NodeNotReady")
+        if stale and not tainted:
+            await self._taint(node, taints + [{"key": UNREACHABLE, "effect": "NoExecute",
+                                               "timeAdded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}])
+        if stale:
+            await self._mark_pods_not_ready(key)
+        elif tainted and ready is not None and ready.get("status") == "True":
+            await self._taint(node, [t for t in taints if t.get("key") != UNREACHABLE])
+
+    async def _mark_unknown(self, node: Obj) -> None:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status = dict(node.get("status") or {})
+        conds = []
+        for c in status.get("conditions") or []:
+            changed = c.get("status") != "Unknown"
+            c = dict(c, status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+            if changed:
+                c["lastTransitionTime"] = now
+            conds.append(c)
+        status["conditions"] = conds
+        body = dict(node, status=status)
+        try:
+            await self.client.update(by_plural("nodes"), body, subresource="status")
+        except errors.Conflict:
+            self.queue.add(node["metadata"]["name"])
+
+    async def _taint(self, node: Obj, taints: list[Obj]) -> None:
+        spec = dict(node.get("spec") or {})
+        if taints:
+            spec["taints"] = taints
+        else:
+            spec.pop("taints", None)
+        try:
+            await self.client.update(by_plural("nodes"), dict(node, spec=spec))
+        except errors.Conflict:
+            self.queue.add(node["metadata"]["name"])
+
+    async def _mark_pods_not_ready(self, node_name: str) -> None:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for pod in self.pods.list():
+            if (pod.get("spec") or {}).get("nodeName") != node_name:
+                continue
+            ready = condition(pod, "Ready")
+            if ready is not None and ready.get("status") == "False":
+                continue
+            status = dict(pod.get("status") or {})
+            status["conditions"] = set_condition(status.get("conditions") or [], "Ready", "False", now,
+                                                 "NodeNotReady", "")
+            try:
+                await self.client.update(by_plural("pods"), dict(pod, status=status), subresource="status")
+            except (errors.Conflict, errors.NotFound):
+                pass

@@ -1,0 +1,1 @@
+"""Programs behind the built-in image catalog (see kubeloop.node.images)."""
