@@ -90,3 +90,24 @@ def test_replicaset_and_orphan_adoption(kubectl, tmp_path):
     assert len(adopted) == 2
     kubectl("delete", "rs", "rset")
     wait_for(lambda: pods_of(kubectl, "rset") == [], what="pods garbage-collected")
+
+
+def test_loadbalancer_gets_external_ip_and_releases_it(kubectl, tmp_path):
+    f = tmp_path / "lb.yaml"
+    f.write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: lb\nspec:\n  type: LoadBalancer\n"
+                 "  selector:\n    app: lb\n  ports:\n  - port: 80\n    targetPort: 8080\n")
+    kubectl("apply", "-f", str(f))
+    ip = wait_for(lambda: kubectl("get", "svc", "lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout,
+                  what="external IP")
+    row = kubectl("get", "svc", "lb").stdout.splitlines()[1].split()
+    assert row[3] == ip and row[4].startswith("80:3")
+    # A second service asking for the same address is refused with an event; a free one is honoured.
+    g = tmp_path / "lb2.yaml"
+    g.write_text(f.read_text().replace("name: lb", "name: lb2").replace("type: LoadBalancer",
+                                                                        f"type: LoadBalancer\n  loadBalancerIP: {ip}"))
+    kubectl("apply", "-f", str(g))
+    wait_for(lambda: "is already used by default/lb" in kubectl("describe", "svc", "lb2").stdout, what="event")
+    assert kubectl("get", "svc", "lb2", "-o", "jsonpath={.status.loadBalancer.ingress}").stdout == ""
+    kubectl("delete", "svc", "lb")
+    wait_for(lambda: kubectl("get", "svc", "lb2", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout == ip,
+             what="released address reused by the service that asked for it")

@@ -22,6 +22,7 @@ from kubeloop.node import network
 
 from kubeloop.apiserver.server import APIServer, APIServerConfig
 from kubeloop.client.rest import Client
+from kubeloop.controllers.loadbalancer import default_pool
 from kubeloop.controllers.manager import ControllerManager, default_controllers
 
 from . import kubeconfig, pki
@@ -113,7 +114,8 @@ class Cluster:
             raise
         self.say(f"API server listening on {self.apiserver.url}")
         self.client = Client(self.apiserver.url, pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key))
-        self.controllers = ControllerManager(self.client, default_controllers(cfg.node_monitor_grace))
+        self.controllers = ControllerManager(self.client, default_controllers(
+            cfg.node_monitor_grace, default_pool(cfg.cluster_cidr)))
         try:
             await self.controllers.start()
         except BaseException:

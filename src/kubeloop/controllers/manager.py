@@ -13,8 +13,9 @@ from .base import Controller
 ControllerFactory = Callable[[Client, InformerFactory], Controller]
 
 
-def default_controllers(node_grace: float = 40.0) -> list[ControllerFactory]:
+def default_controllers(node_grace: float = 40.0, lb_pool: list[str] | None = None) -> list[ControllerFactory]:
     from .endpoints import EndpointsController
+    from .loadbalancer import LoadBalancerController, default_pool
     from .nodelifecycle import NodeLifecycle
     from .replication import ReplicationManager
     from .scheduler import Scheduler
@@ -22,6 +23,7 @@ def default_controllers(node_grace: float = 40.0) -> list[ControllerFactory]:
     return [
         Scheduler,
         EndpointsController,
+        lambda c, i: LoadBalancerController(c, i, lb_pool or default_pool("172.30.0.0/24")),
         lambda c, i: NodeLifecycle(c, i, node_grace),
         lambda c, i: ReplicationManager(c, i, "ReplicationController"),
         lambda c, i: ReplicationManager(c, i, "ReplicaSet"),

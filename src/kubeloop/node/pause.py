@@ -142,6 +142,9 @@ def setup(cfg: dict[str, Any]) -> None:
     # below /tmp, /run or /var); binds then use /proc/self/fd/N.
     bind_fds = {t: os.open(s, os.O_PATH | os.O_CLOEXEC) for t, s in cfg.get("binds", {}).items()}
     file_fds = {t: os.open(s, os.O_PATH | os.O_CLOEXEC) for t, s in cfg.get("files", {}).items()}
+    # Host directories the pod must still see although they lie below a private /tmp or /run
+    # (kubeloop's own interpreter and code, when installed there): re-exposed read-only.
+    expose_fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in cfg.get("expose", []) if os.path.isdir(p)}
     _detach_below("/run")
     writable: list[tuple[str, bool]] = [("/dev", True)]
     for target, layer in cfg.get("overlays", {}).items():
@@ -159,7 +162,10 @@ def setup(cfg: dict[str, Any]) -> None:
     mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={shm_size}")
     for target, fd in file_fds.items():
         writable.append((_bind_file(f"/proc/self/fd/{fd}", target), False))
-    for fd in (*bind_fds.values(), *file_fds.values()):
+    for path, fd in expose_fds.items():
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    for fd in (*bind_fds.values(), *file_fds.values(), *expose_fds.values()):
         os.close(fd)
     if os.path.isdir("/proc/sys"):
         mount("/proc/sys", "/proc/sys", None, MS_BIND)
@@ -168,6 +174,8 @@ def setup(cfg: dict[str, Any]) -> None:
     set_readonly("/proc", False, recursive=False)  # /proc/sys stays read-only
     for path, recursive in writable:
         set_readonly(path, False, recursive=recursive)
+    for path in expose_fds:
+        set_readonly(path, True, recursive=True)
 
 
 def _reap_forever() -> None:

@@ -329,7 +329,16 @@ def _prepare_state(state_dir: Path, hostname: str, hosts: str, resolv: str) -> d
             "/etc/hostname": str(etc / "hostname"),
         },
         "shm_size": "64m",
+        "expose": _hidden_host_paths(),
     }
+
+
+def _hidden_host_paths() -> list[str]:
+    """kubeloop's interpreter, virtualenv and code when they lie below /tmp or /run, which a pod
+    replaces with its own (a clone under /tmp must still run its catalog images)."""
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), _SRC_ROOT}
+    private = ("/tmp/", "/run/")
+    return sorted(p for p in {os.path.realpath(p) for p in paths} | paths if p.startswith(private))
 
 
 class PodSandbox:
