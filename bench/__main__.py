@@ -25,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+IDLE_RSS_MB: list[int] = []
+
+
 def _median_run(argv: list[str], ready: str, runs: int = 5) -> float:
     times = []
     for _ in range(runs):
@@ -37,6 +40,9 @@ def _median_run(argv: list[str], ready: str, runs: int = 5) -> float:
                 if ready in line:
                     break
             times.append(time.perf_counter() - start)
+            time.sleep(0.5)
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            IDLE_RSS_MB.append(int(status.split("VmRSS:")[1].split()[0]) // 1024)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
     return statistics.median(times)
@@ -56,10 +62,12 @@ def bench_startup() -> None:
     py = sys.executable
     up = _median_run([py, "-m", "kubeloop.cli", "--data-dir", "{d}", "up", "--port", "0", "--nodes", "0",
                       "--no-merge-kubeconfig"], "ready in")
+    rss = statistics.median(IDLE_RSS_MB)
     imp = statistics.median(_time([py, "-c", "import kubeloop.cli"]) for _ in range(5))
     bare = _median_run([py, "-c", BARE_SERVER], "ready")
     print(f"startup: kubeloop up (control plane) {up * 1000:.0f} ms; import kubeloop {imp * 1000:.0f} ms; "
-          f"bare aiohttp server {bare * 1000:.0f} ms; ratio up/bare {up / bare:.2f}")
+          f"bare aiohttp server {bare * 1000:.0f} ms; ratio up/bare {up / bare:.2f}; idle RSS of the control plane "
+          f"{rss} MB")
     if os.geteuid() == 0:
         nodes = _median_run([py, "-m", "kubeloop.cli", "--data-dir", "{d}", "up", "--port", "0", "--nodes", "2",
                              "--no-merge-kubeconfig"], "ready in", runs=3)
