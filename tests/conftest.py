@@ -23,6 +23,44 @@ import pytest
 
 IN_CI = bool(os.environ.get("CI"))
 
+# The book's ReplicationController (kubia on 8080); `{pod_spec}` adds lines to the pod spec
+# (indented 6 spaces), `{container}` to the container (indented 8 spaces).
+RC_TEMPLATE = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+{pod_spec}      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+{container}"""
+
+
+def rc_manifest(name: str, replicas: int, *, pod_spec: str = "", container: str = "") -> str:
+    return RC_TEMPLATE.format(name=name, replicas=replicas, pod_spec=pod_spec, container=container)
+
+
+def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
+    """Poll fn until it returns something true (and return that), or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip on a developer machine, fail in CI: CI must run every test."""

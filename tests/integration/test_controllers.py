@@ -6,38 +6,13 @@ from __future__ import annotations
 import json
 import time
 
-RC = """\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    app: {name}
-  template:
-    metadata:
-      labels:
-        app: {name}
-    spec:
-      nodeSelector:
-        kubeloop.test/nowhere: "true"
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
-"""
+from conftest import rc_manifest, wait_for
+
+NOWHERE = "      nodeSelector:\n        kubeloop.test/nowhere: \"true\"\n"
 
 
-def wait_for(fn, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+def rc_nowhere(name: str, replicas: int) -> str:
+    return rc_manifest(name, replicas, pod_spec=NOWHERE)
 
 
 def pods_of(kubectl, app: str) -> list[dict]:
@@ -46,7 +21,7 @@ def pods_of(kubectl, app: str) -> list[dict]:
 
 def test_replication_controller_creates_scales_and_cascades(kubectl, tmp_path):
     f = tmp_path / "rc.yaml"
-    f.write_text(RC.format(name="repl", replicas=3))
+    f.write_text(rc_nowhere("repl", 3))
     kubectl("apply", "-f", str(f))
     pods = wait_for(lambda: len(pods_of(kubectl, "repl")) == 3 and pods_of(kubectl, "repl"), what="3 pods")
     for p in pods:
@@ -73,7 +48,7 @@ def test_replication_controller_creates_scales_and_cascades(kubectl, tmp_path):
 
 
 def test_replicaset_and_orphan_adoption(kubectl, tmp_path):
-    rs = RC.format(name="rset", replicas=2).replace("apiVersion: v1\nkind: ReplicationController",
+    rs = rc_nowhere("rset", 2).replace("apiVersion: v1\nkind: ReplicationController",
                                                    "apiVersion: apps/v1\nkind: ReplicaSet")
     rs = rs.replace("  selector:\n    app: rset", "  selector:\n    matchLabels:\n      app: rset")
     f = tmp_path / "rs.yaml"

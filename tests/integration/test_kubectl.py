@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import rc_manifest
+
 SEED_SERVICE = """\
 apiVersion: v1
 kind: Service
@@ -31,28 +33,6 @@ spec:
   selector:
     app: kubia
 """
-
-RC = """\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    app: {name}
-  template:
-    metadata:
-      labels:
-        app: {name}
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
-"""
-
 
 def write(tmp_path: Path, name: str, text: str) -> str:
     p = tmp_path / name
@@ -111,12 +91,12 @@ def test_apply_changed_file_then_server_side(kubectl, tmp_path):
     assert [(p["name"], p["port"]) for p in ports] == [("http", 8081), ("https", 443)]
     assert "service/applied unchanged" in kubectl("apply", "-f", f).stdout
     assert "serverside-applied" in kubectl("apply", "--server-side", "-f", f).stdout
-    ssa = write(tmp_path, "ssa.yaml", RC.format(name="ssa-rc", replicas=0))
+    ssa = write(tmp_path, "ssa.yaml", rc_manifest("ssa-rc", 0))
     assert "replicationcontroller/ssa-rc serverside-applied" in kubectl("apply", "--server-side", "-f", ssa).stdout
 
 
 def test_get_output_formats(kubectl, tmp_path):
-    kubectl("create", "-f", write(tmp_path, "rc.yaml", RC.format(name="fmt", replicas=0)))
+    kubectl("create", "-f", write(tmp_path, "rc.yaml", rc_manifest("fmt", 0)))
     assert kubectl("get", "rc", "fmt", "-o", "name").stdout.strip() == "replicationcontroller/fmt"
     doc = yaml.safe_load(kubectl("get", "rc", "fmt", "-o", "yaml").stdout)
     assert doc["kind"] == "ReplicationController" and doc["metadata"]["uid"]
@@ -159,7 +139,7 @@ def test_watch_prints_changes(cluster, kubectl, tmp_path):
 
 
 def test_create_replace_patch_conflict(kubectl, tmp_path):
-    f = write(tmp_path, "rc.yaml", RC.format(name="rep", replicas=0))
+    f = write(tmp_path, "rc.yaml", rc_manifest("rep", 0))
     assert "replicationcontroller/rep created" in kubectl("create", "-f", f).stdout
     dup = kubectl("create", "-f", f, check=False)
     assert dup.returncode == 1 and 'replicationcontrollers "rep" already exists' in dup.stderr
@@ -198,7 +178,7 @@ def test_edit_with_editor(kubectl, tmp_path):
 
 
 def test_scale_expose_describe(kubectl, tmp_path):
-    kubectl("create", "-f", write(tmp_path, "rc.yaml", RC.format(name="scaled", replicas=0)))
+    kubectl("create", "-f", write(tmp_path, "rc.yaml", rc_manifest("scaled", 0)))
     assert "replicationcontroller/scaled scaled" in kubectl("scale", "rc", "scaled", "--replicas=0").stdout
     out = kubectl("expose", "rc", "scaled", "--type=LoadBalancer", "--name", "scaled-lb").stdout
     assert "service/scaled-lb exposed" in out
@@ -245,7 +225,7 @@ def test_wait_for_condition(kubectl):
 
 
 def test_delete_by_name_label_file_and_cascade(kubectl, tmp_path):
-    f = write(tmp_path, "rc.yaml", RC.format(name="owner", replicas=0))
+    f = write(tmp_path, "rc.yaml", rc_manifest("owner", 0))
     kubectl("create", "-f", f)
     rc = json.loads(kubectl("get", "rc", "owner", "-o", "json").stdout)
     owned = {"apiVersion": "v1", "kind": "ConfigMap",

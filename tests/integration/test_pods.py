@@ -16,30 +16,9 @@ from typing import Iterator
 
 import pytest
 
-from conftest import RunningCluster, require, start_cluster, stop_cluster
+from conftest import RunningCluster, rc_manifest, require, start_cluster, stop_cluster, wait_for
 
 pytestmark = pytest.mark.root
-
-RC = """\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    app: {name}
-  template:
-    metadata:
-      labels:
-        app: {name}
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
-{extra}"""
 
 READINESS = """\
         readinessProbe:
@@ -49,16 +28,6 @@ READINESS = """\
             - ls
             - /var/ready
 """
-
-
-def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +69,7 @@ def test_nodes_register_ready(nodes_cluster):
 
 def test_rc_pods_run_on_both_nodes_and_answer_with_their_names(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "kubia", RC.format(name="kubia", replicas=3, extra=""))
+    apply(c, tmp_path, "kubia", rc_manifest("kubia", 3))
     running = wait_for(lambda: (lambda ps: len(ps) == 3 and all(ready(p) for p in ps) and ps)(pods(c, "app=kubia")),
                        what="3 ready kubia pods")
     assert {p["spec"]["nodeName"] for p in running} == {"node-1", "node-2"}
@@ -123,7 +92,7 @@ def test_rc_pods_run_on_both_nodes_and_answer_with_their_names(nodes_cluster, tm
 
 def test_exec_env_resolv_conf_logs(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "ex", RC.format(name="ex", replicas=1, extra=""))
+    apply(c, tmp_path, "ex", rc_manifest("ex", 1))
     pod = wait_for(lambda: (lambda ps: ps and ready(ps[0]) and ps[0])(pods(c, "app=ex")), what="ex pod")
     name = pod["metadata"]["name"]
     assert c.kubectl("exec", name, "--", "hostname").stdout.strip() == name
@@ -150,7 +119,7 @@ def test_service_env_for_pods_created_after_the_service(nodes_cluster, tmp_path)
            "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n")
     apply(c, tmp_path, "envsvc-svc", svc)
     ip = c.kubectl("get", "svc", "envsvc", "-o", "jsonpath={.spec.clusterIP}").stdout
-    apply(c, tmp_path, "envsvc", RC.format(name="envsvc", replicas=1, extra=""))
+    apply(c, tmp_path, "envsvc", rc_manifest("envsvc", 1))
     pod = wait_for(lambda: (lambda ps: ps and ready(ps[0]) and ps[0])(pods(c, "app=envsvc")), what="pod")
     env = c.kubectl("exec", pod["metadata"]["name"], "--", "env").stdout.splitlines()
     for expected in (f"ENVSVC_SERVICE_HOST={ip}", "ENVSVC_SERVICE_PORT=80", "ENVSVC_SERVICE_PORT_HTTP=80",
@@ -160,7 +129,7 @@ def test_service_env_for_pods_created_after_the_service(nodes_cluster, tmp_path)
 
 def test_readiness_probe_only_touched_pod_becomes_ready(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "rdy", RC.format(name="rdy", replicas=3, extra=READINESS))
+    apply(c, tmp_path, "rdy", rc_manifest("rdy", 3, container=READINESS))
     running = wait_for(lambda: (lambda ps: len(ps) == 3 and all(p["status"].get("phase") == "Running" for p in ps)
                                 and ps)(pods(c, "app=rdy")), what="3 running pods")
     time.sleep(2.5)  # several probe periods
@@ -235,7 +204,7 @@ def test_node_stop_marks_node_not_ready_and_start_recovers(nodes_cluster):
 def test_endpoints_follow_pods_and_readiness(nodes_cluster, tmp_path):
     """E1: `kubectl get endpoints` and `describe svc` show the ready pods, kept current."""
     c = nodes_cluster
-    apply(c, tmp_path, "epr", RC.format(name="epr", replicas=3, extra=READINESS))
+    apply(c, tmp_path, "epr", rc_manifest("epr", 3, container=READINESS))
     svc = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: epr\nspec:\n  selector:\n    app: epr\n"
            "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n")
     apply(c, tmp_path, "epr-svc", svc)
