@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from . import names
 from .errors import (
     APIError,
     FieldError,
@@ -101,124 +102,19 @@ DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 LABEL_VALUE_FMT = "(" + QUALIFIED_NAME_FMT + ")?"
 
-_DNS1123_LABEL = re.compile(DNS1123_LABEL_FMT)
-_DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN_FMT)
-_DNS1035_LABEL = re.compile(DNS1035_LABEL_FMT)
-_QUALIFIED_NAME = re.compile(QUALIFIED_NAME_FMT)
-_LABEL_VALUE = re.compile(LABEL_VALUE_FMT)
-_PORT_NAME_CHARSET = re.compile("[-a-z0-9]+")
 _SLOPPY_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    """apimachinery's RegexError (the double space after the first example is Kubernetes')."""
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
+# The apimachinery name checks live in names.py; these are their names in this module's API.
+is_dns1123_label = names.dns1123_label
+is_dns1123_subdomain = names.dns1123_subdomain
+is_dns1035_label = names.dns1035_label
+is_qualified_name = names.qualified_name
+is_valid_label_value = names.label_value
 
 
-def _max_len(n: int) -> str:
-    return f"must be no more than {n} characters"
-
-
-def _blen(value: str) -> int:
-    return len(value.encode())
-
-
-def is_dns1123_label(value: str) -> list[str]:
-    errs = []
-    if _blen(value) > 63:
-        errs.append(_max_len(63))
-    if not _DNS1123_LABEL.fullmatch(value):
-        if _DNS1123_SUBDOMAIN.fullmatch(value):
-            errs.append("must not contain dots")
-        else:
-            errs.append(_regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-                "and must start and end with an alphanumeric character", DNS1123_LABEL_FMT, "my-name", "123-abc"))
-    return errs
-
-
-def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if _blen(value) > 253:
-        errs.append(_max_len(253))
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errs.append(_regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character", DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
-
-
-def is_dns1035_label(value: str) -> list[str]:
-    errs = []
-    if _blen(value) > 63:
-        errs.append(_max_len(63))
-    if not _DNS1035_LABEL.fullmatch(value):
-        errs.append(_regex_error(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-            "alphabetic character, and end with an alphanumeric character", DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
-
-
-_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', "
-              "and must start and end with an alphanumeric character")
-
-
-def is_qualified_name(value: str) -> list[str]:
-    """A label key / appProtocol: `[prefix/]name`."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
-    else:
-        return ["a qualified name " + _regex_error(_QNAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif _blen(name) > 63:
-        errs.append("name part " + _max_len(63))
-    if not _QUALIFIED_NAME.fullmatch(name):
-        errs.append("name part " + _regex_error(_QNAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def is_valid_label_value(value: str) -> list[str]:
-    errs = []
-    if _blen(value) > 63:
-        errs.append(_max_len(63))
-    if not _LABEL_VALUE.fullmatch(value):
-        errs.append(_regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character", LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
-
-
-def is_valid_port_num(port: int) -> list[str]:
-    return [] if 1 <= port <= 65535 else ["must be between 1 and 65535, inclusive"]
-
-
-def is_valid_port_name(port: str) -> list[str]:
-    """IANA_SVC_NAME: 1-15 characters of [-a-z0-9], at least one letter, no leading/trailing/double '-'."""
-    errs = []
-    if len(port) > 15:
-        errs.append(_max_len(15))
-    if not _PORT_NAME_CHARSET.fullmatch(port):
-        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search("[a-z]", port):
-        errs.append("must contain at least one letter (a-z)")
-    if "--" in port:
-        errs.append("must not contain consecutive hyphens")
-    if port and (port[0] == "-" or port[-1] == "-"):
-        errs.append("must not begin or end with a hyphen")
-    return errs
+is_valid_port_num = names.port_number
+is_valid_port_name = names.port_name
 
 
 def parse_ip_sloppy(value: Any) -> IP | None:
