@@ -130,7 +130,7 @@ class ReplicationManager(Controller):
             self.expectations.forget(key)
             return
         ns, name = split_key(key)
-        meta, spec = owner["metadata"], owner.get("spec") or {}
+        meta = owner["metadata"]
         selector = self._selector(owner)
         uid = meta["uid"]
         owned: list[Obj] = []

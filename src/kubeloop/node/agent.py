@@ -26,10 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from kubeloop.api import errors
-from kubeloop.api.pods import is_terminal, set_condition
+from kubeloop.api.pods import is_terminal
 from kubeloop.api.registry import by_plural
 from kubeloop.client.events import EventRecorder
-from kubeloop.client.informer import Informer, key_of
+from kubeloop.client.informer import Informer
 from kubeloop.client.rest import Client
 from kubeloop.client.workqueue import WorkQueue, run_workers
 
@@ -316,7 +316,7 @@ async def main_async(config_path: Path) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s node %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s node %(name)s: %(message)s")
     try:
         import uvloop
 

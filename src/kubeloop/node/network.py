@@ -155,7 +155,7 @@ async def run(*argv: str, input: str | None = None, check: bool = True) -> tuple
     if check and rc != 0:
         detail = err.decode(errors="replace").strip()
         if input:
-            detail += f"\n  batch:\n    " + "\n    ".join(input.splitlines())
+            detail += "\n  batch:\n    " + "\n    ".join(input.splitlines())
         raise NetworkError(f"{' '.join(argv)} failed ({rc}): {detail}")
     return rc, out.decode(errors="replace"), err.decode(errors="replace")
 
