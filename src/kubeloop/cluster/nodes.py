@@ -105,7 +105,7 @@ class NodeSet:
             serving_cert_pem=serving_cert.decode(), serving_key_pem=serving_key.decode(),
             state_dir=str(self.data_dir / "nodes" / net.name), cluster_domain=self.cluster_domain,
             dns_ip=self.dns_ip, netns_prefix=self.netcfg.prefix, node_netns=net.netns,
-            heartbeat_seconds=self.heartbeat,
+            heartbeat_seconds=self.heartbeat, cluster_pod_cidr=self.netcfg.pod_cidr,
         )
 
     async def stop_node(self, name: str, *, graceful: bool = False) -> None:

@@ -14,7 +14,7 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from kubeloop.api.registry import by_plural
 from kubeloop.apiserver.nodeproxy import make_node_proxy
@@ -70,6 +70,7 @@ class Cluster:
                                             bridge=f"{config.network_prefix}0", prefix=config.network_prefix)
         self.nodes: NodeSet | None = None
         self.control: ControlServer | None = None
+        self.host_proxy: Any = None
         self._network_up = False
 
     async def start(self) -> None:
@@ -122,6 +123,17 @@ class Cluster:
             await self.stop()
             raise
         self.say("controllers running: " + ", ".join(c.name for c in self.controllers.controllers))
+        if cfg.nodes:
+            # The host namespace gets the same service rules, so the user's shell reaches cluster
+            # IPs, node ports and load-balancer addresses (the latter only through live nodes).
+            from kubeloop.proxy.proxier import Proxier
+
+            self.host_proxy = Proxier(self.client, host=True, cluster_cidr_for_masquerade=cfg.pod_cidr,
+                                      informers={"services": self.controllers.informers.get("services"),
+                                                 "endpointslices": self.controllers.informers.get("endpointslices"),
+                                                 "nodes": self.controllers.informers.get("nodes")})
+            await self.host_proxy.start()
+            self.say("service proxy programming the host's nftables table 'kubeloop'")
         self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
         await self.control.start()
         if cfg.nodes:
@@ -182,6 +194,9 @@ class Cluster:
         if self.nodes is not None:
             await self.nodes.stop_all()
             self.nodes = None
+        if self.host_proxy is not None:
+            await self.host_proxy.stop()
+            self.host_proxy = None
         if self.controllers is not None:
             await self.controllers.stop()
             self.controllers = None

@@ -67,6 +67,7 @@ class AgentConfig:
     netns_prefix: str = "kl"
     node_netns: str = ""
     heartbeat_seconds: float = 10.0  # Lease renewal and node status period
+    cluster_pod_cidr: str = "10.244.0.0/16"  # traffic from outside it is masqueraded by the proxy
 
     @classmethod
     def load(cls, path: Path) -> "AgentConfig":
@@ -87,6 +88,7 @@ class NodeAgent:
         self._worker_tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
+        self.proxier: Any = None
 
     # -- node object -------------------------------------------------------------------------
 
@@ -245,6 +247,13 @@ class NodeAgent:
         self.pods.start()
         self.services.start()
         await asyncio.gather(self.pods.wait_synced(), self.services.wait_synced())
+        # The node's service proxy (kube-proxy's job), in this process and network namespace.
+        from kubeloop.proxy.proxier import Proxier
+
+        self.proxier = Proxier(self.client, node_name=self.config.name, node_ips=[self.config.node_ip],
+                               cluster_cidr_for_masquerade=self.config.cluster_pod_cidr,
+                               informers={"services": self.services})
+        await self.proxier.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.heartbeat(), name="heartbeat"))
         self._tasks.append(loop.create_task(run_workers(self.queue, self.sync_pod, 4,
@@ -274,6 +283,8 @@ class NodeAgent:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._stop_worker(k, 0) for k in list(self.workers)), return_exceptions=True)
+        if self.proxier is not None:
+            await self.proxier.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.pods.stop()

@@ -1,0 +1,555 @@
+"""The nftables ruleset of the service proxy, rendered as ``nft -f`` scripts (pure; no I/O).
+
+The design is kube-proxy's nftables mode, in one table ``ip kubeloop``:
+
+* base chains: ``nat-prerouting``/``nat-output`` (priority dstnat) jump to ``services``;
+  ``nat-postrouting`` (srcnat) jumps to ``masquerading``, which masquerades (fully random
+  ports) what ``mark-for-masquerade`` marked and hairpin connections (a pod reaching itself
+  through a service: source and DNAT target are the same address, looked up in the
+  ``hairpin`` set); filter chains at dstnat-10 on input/forward/output send new connections
+  through ``service-endpoints-check``/``nodeport-endpoints-check`` (``reject`` -- TCP reset or
+  ICMP port unreachable -- for services without endpoints, so clients fail at once; ``drop``
+  for Local policies without a local endpoint, as Kubernetes does) and, after DNAT,
+  ``cluster-ips-check`` rejects unknown ports of cluster IPs;
+* ``services`` marks traffic to cluster IPs from outside the pod network for masquerade
+  (kube-proxy's ``--cluster-cidr``) and looks the destination up in two verdict maps:
+  ``service-ips`` (``ipv4_addr . inet_proto . inet_service``: cluster IPs, external IPs,
+  load-balancer IPs) and, for destinations in ``nodeport-ips``, ``service-nodeports``
+  (``inet_proto . inet_service``);
+* per service port (H = hash of ``namespace/name:port/protocol``): ``svc-H`` picks one of the
+  cluster-wide endpoints at random (checking the affinity sets first); ``loc-H`` the same over
+  this node's endpoints (Local policies); ``ext-H`` for external destinations (NodePort,
+  external IPs, LB IPs) marks for masquerade under ``externalTrafficPolicy: Cluster`` (the pod
+  sees a node address) or, under ``Local``, sends pods and the node itself cluster-wide and
+  everyone else to ``loc-H`` unmasqueraded (the pod sees the real client), ``drop`` when no
+  endpoint is local;
+* per endpoint: ``ep-H`` refreshes the client in its affinity set ``aff-H``
+  (``sessionAffinity: ClientIP``: a dynamic set with the affinity timeout), counts the
+  connection in the named counter ``cnt-H`` (named objects survive rule flushes) and DNATs to
+  ``ip:port``;
+* host mode (the host network namespace, which is not a node): load-balancer IPs go to
+  ``lb-H``, which spreads connections over live nodes' NodePorts (``lbn-H`` chains, with
+  node-level affinity when the service has affinity) -- the cloud load balancer's job.
+
+Hashes are base32 SHA-256 prefixes, so names are short and stable; per-endpoint objects also
+hash the affinity timeout, so a timeout change creates new sets instead of redefining live ones.
+
+Two costs of nft 1.0.6 and the kernel shaped the rules (measured, 2 cores): an anonymous
+set per chain (``numgen random mod N vmap { ... }``) is quadratic to create, because the kernel
+names each new anonymous set by scanning the table's sets (66 s for 20,000 chains), so the
+random pick is a cascade of ``numgen random mod (N-i) == 0 goto`` rules; and each rule costs
+~12 us to load, so the hairpin check is one set lookup instead of one rule per endpoint, and
+each endpoint chain is a single rule.
+
+The desired state is a set of ``Fragment``s: one per service port plus the global one (key
+``""``). ``RuleState.update`` replaces fragments and returns the incremental transaction (new,
+changed and removed chains and objects, and map/set elements whose effective value changed),
+so a script's size follows the size of the change. ``RuleState.full_script`` renders
+everything: ``flush table`` (rules only; sets, their elements and counters stay) and every rule
+again, managed maps flushed and refilled, objects applied earlier but no longer desired
+deleted; ``recreate=True`` replaces the table outright (start-up, or repair when a full sync
+failed). ``commit`` records what the kernel holds after a successful apply.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from .model import EndpointInfo, ServicePortInfo, local_endpoints, select_endpoints
+
+TABLE = "kubeloop"
+FAMILY = "ip"
+GLOBAL = ""  # fragment key of the table's fixed chains, maps and sets
+
+SERVICES = "services"
+SERVICE_IPS = "service-ips"
+SERVICE_NODEPORTS = "service-nodeports"
+NO_ENDPOINT_SERVICES = "no-endpoint-services"
+NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
+CLUSTER_IPS = "cluster-ips"
+NODEPORT_IPS = "nodeport-ips"
+HAIRPIN = "hairpin"
+MARK_MASQ = "mark-for-masquerade"
+MASQUERADING = "masquerading"
+REJECT = "reject-chain"
+SERVICE_CHECK = "service-endpoints-check"
+NODEPORT_CHECK = "nodeport-endpoints-check"
+CLUSTER_IPS_CHECK = "cluster-ips-check"
+
+_ELEMENT_CHUNK = 2000  # elements per add/delete element command
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """What the rules depend on besides services and endpoints.
+
+    ``node_name``: endpoints with this nodeName are local. ``node_ips``: addresses on which
+    NodePorts answer (none in host mode). ``cluster_cidr``: the pod network; traffic to a
+    cluster IP from outside it is masqueraded and, under ``externalTrafficPolicy: Local``,
+    traffic from inside it goes cluster-wide. ``host``: render for the host namespace
+    (load-balancer IPs spread over live nodes' NodePorts; no local endpoints, so
+    ``internalTrafficPolicy`` is treated as Cluster)."""
+
+    table: str = TABLE
+    node_name: str = ""
+    node_ips: tuple[str, ...] = ()
+    cluster_cidr: str = ""
+    masquerade_mark: int = 0x4000
+    host: bool = False
+    counters: bool = True
+    comments: bool = True
+
+
+# -- the model of a ruleset --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    rules: tuple[str, ...] = ()
+    hook: str = ""  # base chains: "type nat hook prerouting priority dstnat; policy accept;"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A named set, map or counter. ``managed``: its elements are rendered from fragments
+    (flushed and refilled by a full sync); unmanaged ones (affinity sets, counters) keep
+    what the kernel put in them."""
+
+    kind: str  # "set" | "map" | "counter"
+    name: str
+    spec: str = ""  # body inside braces for sets and maps
+    managed: bool = True
+
+
+@dataclass(frozen=True)
+class Element:
+    container: str
+    key: str
+    value: str = ""  # verdict for maps, "" for sets
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Fragment:
+    chains: tuple[Chain, ...] = ()
+    objects: tuple[Obj, ...] = ()
+    elements: tuple[Element, ...] = ()
+
+
+def _hash(*parts: str) -> str:
+    digest = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return base64.b32encode(digest)[:10].decode()
+
+
+def chain_hash(port: ServicePortInfo) -> str:
+    """The H of ``svc-H``/``ext-H``/``loc-H``/``lb-H`` for a service port."""
+    return _hash(port.key)
+
+
+def endpoint_hash(port: ServicePortInfo, ep: EndpointInfo) -> str:
+    """The H of ``ep-H``/``aff-H``/``cnt-H`` for one endpoint of a service port."""
+    return _hash(port.key, ep.address, str(port.affinity_timeout))
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace('"', "'").replace("\\", "/")[:120] + '"'
+
+
+# -- the global fragment -----------------------------------------------------------------
+
+def global_fragment(cfg: RenderConfig) -> Fragment:
+    mark = f"0x{cfg.masquerade_mark:08x}"
+    services = []
+    if cfg.cluster_cidr:
+        services.append(f"ip daddr @{CLUSTER_IPS} ip saddr != {cfg.cluster_cidr} jump {MARK_MASQ}")
+    services += [
+        f"ip daddr . meta l4proto . th dport vmap @{SERVICE_IPS}",
+        f"ip daddr @{NODEPORT_IPS} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}",
+    ]
+    chains = (
+        Chain("nat-prerouting", (f"jump {SERVICES}",), "type nat hook prerouting priority dstnat; policy accept;"),
+        Chain("nat-output", (f"jump {SERVICES}",), "type nat hook output priority -100; policy accept;"),
+        Chain("nat-postrouting", (f"jump {MASQUERADING}",), "type nat hook postrouting priority srcnat; policy accept;"),
+        Chain("filter-input", (f"ct state new jump {NODEPORT_CHECK}", f"ct state new jump {SERVICE_CHECK}"),
+              "type filter hook input priority -110; policy accept;"),
+        Chain("filter-forward", (f"ct state new jump {SERVICE_CHECK}", f"ct state new jump {CLUSTER_IPS_CHECK}"),
+              "type filter hook forward priority -110; policy accept;"),
+        Chain("filter-output", (f"ct state new jump {SERVICE_CHECK}",),
+              "type filter hook output priority -110; policy accept;"),
+        Chain("filter-output-post-dnat", (f"ct state new jump {CLUSTER_IPS_CHECK}",),
+              "type filter hook output priority -90; policy accept;"),
+        Chain(SERVICES, tuple(services)),
+        Chain(MARK_MASQ, (f"meta mark set meta mark or {mark}",)),
+        Chain(MASQUERADING, (
+            f"ip saddr . ip daddr @{HAIRPIN} jump {MARK_MASQ}",
+            f"meta mark & {mark} == 0 return",
+            f"meta mark set meta mark xor {mark}",
+            "masquerade fully-random",
+        )),
+        Chain(REJECT, ("meta l4proto tcp reject with tcp reset", "reject")),
+        Chain(SERVICE_CHECK, (f"ip daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}",)),
+        Chain(NODEPORT_CHECK, (f"ip daddr @{NODEPORT_IPS} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}",)),
+        Chain(CLUSTER_IPS_CHECK, (f"ip daddr @{CLUSTER_IPS} reject",)),
+    )
+    objects = (
+        Obj("map", SERVICE_IPS, "type ipv4_addr . inet_proto . inet_service : verdict;"),
+        Obj("map", SERVICE_NODEPORTS, "type inet_proto . inet_service : verdict;"),
+        Obj("map", NO_ENDPOINT_SERVICES, "type ipv4_addr . inet_proto . inet_service : verdict;"),
+        Obj("map", NO_ENDPOINT_NODEPORTS, "type inet_proto . inet_service : verdict;"),
+        Obj("set", CLUSTER_IPS, "type ipv4_addr;"),
+        Obj("set", NODEPORT_IPS, "type ipv4_addr;"),
+        Obj("set", HAIRPIN, "type ipv4_addr . ipv4_addr;"),
+    )
+    elements = tuple(Element(NODEPORT_IPS, ip) for ip in cfg.node_ips)
+    return Fragment(chains, objects, elements)
+
+
+# -- per service port --------------------------------------------------------------------
+
+def service_fragment(port: ServicePortInfo, endpoints: Iterable[EndpointInfo], cfg: RenderConfig,
+                     lb_targets: Iterable[str] = ()) -> Fragment:
+    """Chains, objects and elements of one service port.
+
+    ``lb_targets`` (host mode): addresses of the live nodes that should receive this port's
+    load-balancer traffic on its NodePort."""
+    eps = tuple(endpoints)
+    h = chain_hash(port)
+    proto = port.protocol.lower()
+    comment = port.display if cfg.comments else ""
+    cluster_eps = select_endpoints(eps)
+    local_eps = () if cfg.host else local_endpoints(eps, cfg.node_name)
+    svc_chain, loc_chain, ext_chain = f"svc-{h}", f"loc-{h}", f"ext-{h}"
+
+    chains: list[Chain] = []
+    objects: list[Obj] = []
+    elements: list[Element] = []
+    need_svc = need_loc = False
+
+    def verdict(container: str, key: str, value: str) -> None:
+        elements.append(Element(container, key, value, comment))
+
+    # Internal traffic: the cluster IP.
+    cip_key = f"{port.cluster_ip} . {proto} . {port.port}"
+    elements.append(Element(CLUSTER_IPS, port.cluster_ip))
+    internal_local = port.internal_policy_local and not cfg.host
+    if internal_local and local_eps:
+        verdict(SERVICE_IPS, cip_key, f"goto {loc_chain}")
+        need_loc = True
+    elif cluster_eps and not internal_local:
+        verdict(SERVICE_IPS, cip_key, f"goto {svc_chain}")
+        need_svc = True
+    elif cluster_eps:  # internalTrafficPolicy: Local without a local endpoint
+        verdict(NO_ENDPOINT_SERVICES, cip_key, "drop")
+    else:
+        verdict(NO_ENDPOINT_SERVICES, cip_key, f"goto {REJECT}")
+
+    # External traffic: NodePort, external IPs, load-balancer IPs.
+    if port.has_external:
+        external_ips = list(port.external_ips)
+        lb_ips = list(port.load_balancer_ips)
+        if not (cfg.host and port.node_port):
+            # On a node (or without a NodePort) an LB IP is handled like an external IP.
+            external_ips += [ip for ip in lb_ips if ip not in external_ips]
+            lb_ips = []
+        nodeport = bool(port.node_port and cfg.node_ips)
+        if cluster_eps:
+            rules: list[str] = []
+            if port.external_policy_local:
+                if cfg.cluster_cidr:
+                    rules.append(f"ip saddr {cfg.cluster_cidr} goto {svc_chain}")
+                rules.append(f"fib saddr type local jump {MARK_MASQ}")
+                rules.append(f"fib saddr type local goto {svc_chain}")
+                if local_eps:
+                    rules.append(f"goto {loc_chain}")
+                    need_loc = True
+                else:
+                    rules.append("drop")
+            else:
+                rules += [f"jump {MARK_MASQ}", f"goto {svc_chain}"]
+            need_svc = True
+            if external_ips or nodeport:
+                chains.append(Chain(ext_chain, tuple(rules), comment=comment and f"{comment} external"))
+            for ip in external_ips:
+                verdict(SERVICE_IPS, f"{ip} . {proto} . {port.port}", f"goto {ext_chain}")
+            if nodeport:
+                verdict(SERVICE_NODEPORTS, f"{proto} . {port.node_port}", f"goto {ext_chain}")
+        else:
+            for ip in external_ips:
+                verdict(NO_ENDPOINT_SERVICES, f"{ip} . {proto} . {port.port}", f"goto {REJECT}")
+            if nodeport:
+                verdict(NO_ENDPOINT_NODEPORTS, f"{proto} . {port.node_port}", f"goto {REJECT}")
+        if lb_ips:
+            targets = sorted(set(lb_targets), key=ipaddress.IPv4Address)
+            if targets and cluster_eps:
+                lb_chain = f"lb-{h}"
+                picks = []
+                for ip in targets:
+                    th = _hash(port.key, "node", ip, str(port.node_port), str(port.affinity_timeout))
+                    name, aff = f"lbn-{th}", f"laff-{th}"
+                    stmts = f"meta l4proto {proto} "
+                    if port.affinity_timeout:
+                        objects.append(_affinity_set(aff, port.affinity_timeout))
+                        stmts += f"update @{aff} {{ ip saddr }} "
+                    chains.append(Chain(name, (stmts + f"dnat to {ip}:{port.node_port}",),
+                                        comment=comment and f"{comment} via node {ip}"))
+                    picks.append((name, aff))
+                chains.append(Chain(lb_chain, _pick_rules(picks, port.affinity_timeout),
+                                    comment=comment and f"{comment} load balancer"))
+                for ip in lb_ips:
+                    verdict(SERVICE_IPS, f"{ip} . {proto} . {port.port}", f"goto {lb_chain}")
+            else:
+                for ip in lb_ips:
+                    verdict(NO_ENDPOINT_SERVICES, f"{ip} . {proto} . {port.port}", f"goto {REJECT}")
+
+    # Endpoint chains for every endpoint the service/local chains can pick.
+    ep_names: dict[EndpointInfo, tuple[str, str]] = {}
+
+    def endpoint(ep: EndpointInfo) -> tuple[str, str]:
+        got = ep_names.get(ep)
+        if got is None:
+            eh = endpoint_hash(port, ep)
+            got = ep_names[ep] = (f"ep-{eh}", f"aff-{eh}")
+        return got
+
+    if need_svc:
+        chains.append(Chain(svc_chain, _pick_rules([endpoint(e) for e in cluster_eps], port.affinity_timeout),
+                            comment=comment))
+    if need_loc:
+        chains.append(Chain(loc_chain, _pick_rules([endpoint(e) for e in local_eps], port.affinity_timeout),
+                            comment=comment and f"{comment} local"))
+    for ep, (name, aff) in ep_names.items():
+        stmts = f"meta l4proto {proto} "
+        if port.affinity_timeout:
+            objects.append(_affinity_set(aff, port.affinity_timeout))
+            stmts += f"update @{aff} {{ ip saddr }} "
+        if cfg.counters:
+            cnt = "cnt-" + name[3:]
+            objects.append(Obj("counter", cnt, managed=False))
+            stmts += f"counter name {cnt} "
+        chains.append(Chain(name, (stmts + f"dnat to {ep.ip}:{ep.port}",),
+                            comment=comment and f"{comment} -> {ep.address}"))
+        elements.append(Element(HAIRPIN, f"{ep.ip} . {ep.ip}"))
+    return Fragment(tuple(chains), tuple(objects), tuple(elements))
+
+
+def _affinity_set(name: str, timeout: int) -> Obj:
+    return Obj("set", name, f"type ipv4_addr; flags dynamic,timeout; timeout {timeout}s;", managed=False)
+
+
+def _pick_rules(targets: list[tuple[str, str]], affinity: int) -> tuple[str, ...]:
+    """Affinity first (a known client goes back to its endpoint), then a uniform random
+    pick: rule i takes 1/(n-i) of what reaches it, so each of n targets gets 1/n."""
+    rules = []
+    if affinity:
+        rules += [f"ip saddr @{aff} goto {chain}" for chain, aff in targets]
+    n = len(targets)
+    rules += [f"numgen random mod {n - i} == 0 goto {chain}" for i, (chain, _) in enumerate(targets[:-1])]
+    rules.append(f"goto {targets[-1][0]}")
+    return tuple(rules)
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+class RuleState:
+    """The desired ruleset as fragments, the effective element of every map/set key, and
+    what the kernel is known to hold (as of the last ``commit``).
+
+    Two fragments may claim the same map key (e.g. the same external IP and port in two
+    services): the smallest fragment key wins."""
+
+    def __init__(self, cfg: RenderConfig) -> None:
+        self.cfg = cfg
+        self.fragments: dict[str, Fragment] = {}
+        self._owners: dict[tuple[str, str], dict[str, Element]] = {}
+        # What the kernel holds as of the last commit (chain name -> None, object name ->
+        # its declaration), and the changes rendered since.
+        self.applied: dict[str, Obj | None] = {}
+        self._pending: list[tuple[str, Obj | None, bool]] = []  # (name, declaration, added)
+
+    @property
+    def prefix(self) -> str:
+        return f"{FAMILY} {self.cfg.table}"
+
+    def effective(self, ck: tuple[str, str]) -> Element | None:
+        owners = self._owners.get(ck)
+        return owners[min(owners)] if owners else None
+
+    def elements(self) -> dict[tuple[str, str], Element]:
+        return {ck: owners[min(owners)] for ck, owners in self._owners.items() if owners}
+
+    def chains(self) -> dict[str, Chain]:
+        return {c.name: c for frag in self.fragments.values() for c in frag.chains}
+
+    def objects(self) -> dict[str, Obj]:
+        return {o.name: o for frag in self.fragments.values() for o in frag.objects}
+
+    def commit(self, full: bool = False) -> None:
+        """The last script rendered was applied: the kernel now holds it."""
+        if full:
+            self.applied = dict.fromkeys(self.chains())
+            self.applied.update(self.objects())
+        else:
+            for name, decl, added in self._pending:
+                if added:
+                    self.applied[name] = decl
+                else:
+                    self.applied.pop(name, None)
+        self._pending.clear()
+
+    # -- incremental -------------------------------------------------------------------
+    def update(self, updates: Mapping[str, Fragment | None]) -> str:
+        """Replace fragments (None removes one) and return the transaction that turns the
+        previous ruleset into the new one ("" when nothing changed)."""
+        new_chains: dict[str, Chain] = {}
+        changed_chains: dict[str, Chain] = {}
+        removed_chains: dict[str, None] = {}  # ordered sets: scripts are deterministic
+        new_objects: dict[str, Obj] = {}
+        removed_objects: dict[str, Obj] = {}
+        before: dict[tuple[str, str], Element | None] = {}
+
+        for key, new in updates.items():
+            old = self.fragments.get(key)
+            if old == new:
+                continue
+            old_c = {c.name: c for c in old.chains} if old else {}
+            new_c = {c.name: c for c in new.chains} if new else {}
+            for name, c in new_c.items():
+                prev = old_c.get(name)
+                if prev is None:
+                    new_chains[name] = c
+                elif prev != c:
+                    changed_chains[name] = c
+            removed_chains.update((n, None) for n in old_c if n not in new_c)
+            old_o = {o.name: o for o in old.objects} if old else {}
+            new_o = {o.name: o for o in new.objects} if new else {}
+            new_objects.update((n, o) for n, o in new_o.items() if n not in old_o)
+            removed_objects.update((n, o) for n, o in old_o.items() if n not in new_o)
+            old_e = {(e.container, e.key): e for e in old.elements} if old else {}
+            new_e = {(e.container, e.key): e for e in new.elements} if new else {}
+            for ck in list(old_e) + [k for k in new_e if k not in old_e]:
+                if old_e.get(ck) == new_e.get(ck):
+                    continue
+                if ck not in before:
+                    before[ck] = self.effective(ck)
+                owners = self._owners.setdefault(ck, {})
+                if ck in new_e:
+                    owners[key] = new_e[ck]
+                else:
+                    owners.pop(key, None)
+                    if not owners:
+                        del self._owners[ck]
+            if new is None:
+                self.fragments.pop(key, None)
+            else:
+                self.fragments[key] = new
+
+        # A name that moved between fragments in this update is changed, not new or removed.
+        for name in list(removed_chains):
+            if name in new_chains:
+                changed_chains[name] = new_chains.pop(name)
+                del removed_chains[name]
+            elif name in changed_chains:
+                del removed_chains[name]
+        for name in list(removed_objects):
+            if name in new_objects:
+                del new_objects[name]
+                del removed_objects[name]
+
+        self._pending += [(n, None, True) for n in new_chains]
+        self._pending += [(n, o, True) for n, o in new_objects.items()]
+        self._pending += [(n, None, False) for n in removed_chains]
+        self._pending += [(n, None, False) for n in removed_objects]
+
+        p = self.prefix
+        lines: list[str] = [self._add_object(o) for o in new_objects.values()]
+        lines += [self._add_chain(c) for c in new_chains.values()]
+        lines += [f"flush chain {p} {name}" for name in changed_chains]
+        deletes: dict[str, list[str]] = {}
+        adds: dict[str, list[str]] = {}
+        for ck, was in before.items():
+            now = self.effective(ck)
+            if was == now:
+                continue
+            if was is not None:
+                deletes.setdefault(ck[0], []).append(ck[1])
+            if now is not None:
+                adds.setdefault(ck[0], []).append(self._element_text(now))
+        for container, keys in deletes.items():
+            lines += self._element_lines("delete", container, keys)
+        for c in list(new_chains.values()) + list(changed_chains.values()):
+            lines += [f"add rule {p} {c.name} {r}" for r in c.rules]
+        for container, texts in adds.items():
+            lines += self._element_lines("add", container, texts)
+        lines += [f"flush chain {p} {name}" for name in removed_chains]
+        lines += [f"delete chain {p} {name}" for name in removed_chains]
+        lines += [f"delete {o.kind} {p} {o.name}" for o in removed_objects.values()]
+        return "\n".join(lines) + "\n" if lines else ""
+
+    # -- full --------------------------------------------------------------------------
+    def full_script(self, recreate: bool = False) -> str:
+        """Everything. ``recreate``: replace the table (whatever it holds) in the same
+        transaction; otherwise flush all rules and managed maps, keep affinity sets and
+        counters, and delete what was applied before but is no longer desired."""
+        p = self.prefix
+        chains = self.chains()
+        objects = self.objects()
+        lines = [f'add table {p} {{ comment "kubeloop service proxy"; }}']
+        if recreate:
+            lines += [f"delete table {p}", f'add table {p} {{ comment "kubeloop service proxy"; }}']
+        lines += [self._add_object(o) for o in objects.values()]
+        lines += [self._add_chain(c) for c in chains.values()]
+        if not recreate:
+            lines.append(f"flush table {p}")
+            lines += [f"flush {o.kind} {p} {o.name}" for o in objects.values() if o.managed and o.kind != "counter"]
+            stale_chains = [n for n, d in self.applied.items() if d is None and n not in chains]
+            stale_objects = [d for n, d in self.applied.items() if d is not None and n not in objects]
+            # Declared first, so a stale object the kernel lost already is no error.
+            lines += [f"add chain {p} {n}" for n in stale_chains]
+            lines += [self._add_object(o) for o in stale_objects]
+            lines += [f"delete chain {p} {n}" for n in stale_chains]
+            lines += [f"delete {o.kind} {p} {o.name}" for o in stale_objects]
+        for c in chains.values():
+            lines += [f"add rule {p} {c.name} {r}" for r in c.rules]
+        by_container: dict[str, list[str]] = {}
+        for (container, _), el in sorted(self.elements().items()):
+            by_container.setdefault(container, []).append(self._element_text(el))
+        for container, texts in by_container.items():
+            lines += self._element_lines("add", container, texts)
+        return "\n".join(lines) + "\n"
+
+    # -- pieces ------------------------------------------------------------------------
+    def _add_chain(self, c: Chain) -> str:
+        body = []
+        if c.hook:
+            body.append(c.hook)
+        if c.comment:
+            body.append(f"comment {_q(c.comment)};")
+        return f"add chain {self.prefix} {c.name}" + (f" {{ {' '.join(body)} }}" if body else "")
+
+    def _add_object(self, o: Obj) -> str:
+        if o.kind == "counter":
+            return f"add counter {self.prefix} {o.name}"
+        return f"add {o.kind} {self.prefix} {o.name} {{ {o.spec} }}"
+
+    @staticmethod
+    def _element_text(e: Element) -> str:
+        text = e.key
+        if e.comment:
+            text += f" comment {_q(e.comment)}"
+        if e.value:
+            text += f" : {e.value}"
+        return text
+
+    def _element_lines(self, verb: str, container: str, texts: list[str]) -> list[str]:
+        return [f"{verb} element {self.prefix} {container} {{ {', '.join(texts[i:i + _ELEMENT_CHUNK])} }}"
+                for i in range(0, len(texts), _ELEMENT_CHUNK)]
+
+
+def delete_table_script(table: str = TABLE) -> str:
+    """Remove the table whatever it holds (``add`` first, so a missing table is no error)."""
+    return f"add table {FAMILY} {table}\ndelete table {FAMILY} {table}\n"
