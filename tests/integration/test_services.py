@@ -1,0 +1,233 @@
+"""Service networking end to end (SCENARIOS.md S1-S4, S7, E2, R1/R2 as seen by traffic).
+
+A two-node kubeloop; traffic from the host shell (curl) and from inside pods (kubectl exec
+curl) to cluster IPs, node ports and load-balancer addresses, all inside namespaces kubeloop
+created. Needs root; in CI a missing prerequisite fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import RunningCluster, rc_manifest, require, start_cluster, stop_cluster, wait_for
+
+pytestmark = pytest.mark.root
+
+HOST_BRIDGE = "172.30.0.1"
+NODE_ADDRESSES = ["172.30.0.10", "172.30.0.11"]
+
+# A pod that answers with the client address it sees (for S7).
+WHOAMI = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  selector:
+    app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      nodeName: node-1
+      containers:
+      - name: whoami
+        image: busybox
+        command:
+        - {python}
+        - -c
+        - |
+          import http.server
+          class H(http.server.BaseHTTPRequestHandler):
+              def do_GET(self):
+                  body = self.client_address[0].encode()
+                  self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                  self.wfile.write(body)
+          http.server.HTTPServer(("0.0.0.0", 8080), H).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    require(os.geteuid() == 0, "needs root for network namespaces")
+    require(shutil.which("kubectl") is not None, "kubectl is not installed")
+    require(shutil.which("nft") is not None, "nftables is not installed")
+    require(shutil.which("curl") is not None, "curl is not installed")
+    cluster = start_cluster(tmp_path_factory.mktemp("kubeloop-svc"), "--nodes", "2",
+                            "--node-monitor-grace-period", "4")
+    yield cluster
+    stop_cluster(cluster)
+    assert "kubeloop" not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def apply(c: RunningCluster, tmp_path: Path, name: str, text: str) -> None:
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(text)
+    c.kubectl("apply", "-f", str(f))
+
+
+def service(name: str, app: str, *, extra_spec: str = "", ports: str = "  - port: 80\n    targetPort: 8080\n") -> str:
+    return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{extra_spec}"
+            f"  selector:\n    app: {app}\n  ports:\n{ports}")
+
+
+def curl(url: str, timeout: float = 3) -> str:
+    r = subprocess.run(["curl", "-s", "-m", str(timeout), url], capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def ready_pods(c: RunningCluster, app: str, count: int) -> list[dict]:
+    def check() -> list[dict] | None:
+        pods = json.loads(c.kubectl("get", "pods", "-l", f"app={app}", "-o", "json").stdout)["items"]
+        ok = [p for p in pods if any(x["type"] == "Ready" and x["status"] == "True"
+                                     for x in p["status"].get("conditions", []))]
+        return ok if len(ok) == count else None
+
+    return wait_for(check, what=f"{count} ready {app} pods")
+
+
+def field(c: RunningCluster, svc: str, path: str) -> str:
+    return c.kubectl("get", "svc", svc, "-o", f"jsonpath={path}").stdout
+
+
+def hits(fetch, n: int) -> collections.Counter[str]:
+    return collections.Counter(fetch() for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def kubia(c: RunningCluster, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    tmp = tmp_path_factory.mktemp("kubia")
+    apply(c, tmp, "rc", rc_manifest("kubia", 3))
+    pods = ready_pods(c, "kubia", 3)
+    names = [p["metadata"]["name"] for p in pods]
+    for p in pods:  # ready once started: wait until each one listens
+        wait_for(lambda p=p: curl(f"http://{p['status']['podIP']}:8080"), what="kubia listening")
+    return names
+
+
+def test_s1_multi_port_service_with_client_ip_affinity(c, kubia, tmp_path):
+    apply(c, tmp_path, "svc", service("kubia", "kubia", extra_spec="  sessionAffinity: ClientIP\n",
+                                      ports="  - name: http\n    port: 80\n    targetPort: 8080\n"
+                                            "  - name: https\n    port: 443\n    targetPort: 8443\n"))
+    row = c.kubectl("get", "svc", "kubia").stdout.splitlines()[1].split()
+    assert row[4] == "80/TCP,443/TCP"
+    ip = row[2]
+    wait_for(lambda: curl(f"http://{ip}"), what="service answering")
+    from_host = hits(lambda: curl(f"http://{ip}"), 12)
+    assert len(from_host) == 1 and next(iter(from_host)).startswith("You've hit kubia-")
+    # S2: from inside a pod, also one pod for one client.
+    from_pod = hits(lambda: c.kubectl("exec", kubia[0], "--", "curl", "-s", f"http://{ip}").stdout, 6)
+    assert len(from_pod) == 1 and next(iter(from_pod)).startswith("You've hit kubia-")
+
+
+def test_s2_without_affinity_requests_spread(c, kubia, tmp_path):
+    apply(c, tmp_path, "spread", service("kubia-spread", "kubia"))
+    ip = field(c, "kubia-spread", "{.spec.clusterIP}")
+    wait_for(lambda: curl(f"http://{ip}"), what="service answering")
+    seen = hits(lambda: c.kubectl("exec", kubia[0], "--", "curl", "-s", f"http://{ip}").stdout, 24)
+    assert set(seen) == {f"You've hit {n}\n" for n in kubia}, seen
+
+
+def test_s3_node_port_on_every_node_address(c, kubia, tmp_path):
+    apply(c, tmp_path, "np", service("kubia-nodeport", "kubia", extra_spec="  type: NodePort\n",
+                                     ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30123\n"))
+    for node in NODE_ADDRESSES:
+        assert wait_for(lambda node=node: curl(f"http://{node}:30123"), what=f"node port on {node}") \
+            .startswith("You've hit kubia-")
+
+
+def test_no_ready_endpoints_rejects_at_once(c, tmp_path):
+    apply(c, tmp_path, "empty", service("nobody", "nobody-home"))
+    ip = field(c, "nobody", "{.spec.clusterIP}")
+    r = subprocess.run(["curl", "-s", "-m", "5", f"http://{ip}"], capture_output=True, text=True)
+    assert r.returncode == 7  # connection refused, not a timeout (28)
+
+
+def test_e2_selectorless_service_reaches_a_server_outside_the_cluster(c, tmp_path):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"external server\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((HOST_BRIDGE, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        apply(c, tmp_path, "ext", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n"
+              "  ports:\n  - port: 80\n")
+        ip = field(c, "external-service", "{.spec.clusterIP}")
+        apply(c, tmp_path, "ext-ep", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: external-service\n"
+              f"subsets:\n  - addresses:\n    - ip: {HOST_BRIDGE}\n    ports:\n    - port: {port}\n")
+        assert wait_for(lambda: curl(f"http://{ip}"), what="external endpoint") == "external server\n"
+    finally:
+        server.shutdown()
+
+
+def test_r1_r2_traffic_only_to_ready_pods(c, tmp_path):
+    readiness = ("        readinessProbe:\n          periodSeconds: 1\n          exec:\n"
+                 "            command: [ls, /var/ready]\n")
+    apply(c, tmp_path, "rrc", rc_manifest("gated", 3, container=readiness))
+    apply(c, tmp_path, "rsvc", service("gated", "gated"))
+    ip = field(c, "gated", "{.spec.clusterIP}")
+    pods = wait_for(lambda: (lambda items: len(items) == 3 and all(p["status"].get("phase") == "Running"
+                                                                  for p in items) and items)(
+        json.loads(c.kubectl("get", "pods", "-l", "app=gated", "-o", "json").stdout)["items"]), what="gated pods")
+    r = subprocess.run(["curl", "-s", "-m", "5", f"http://{ip}"], capture_output=True)
+    assert r.returncode == 7  # nobody ready: rejected
+    chosen = pods[1]["metadata"]["name"]
+    c.kubectl("exec", chosen, "--", "touch", "/var/ready")
+    wait_for(lambda: curl(f"http://{ip}"), what="the ready pod answering")
+    assert hits(lambda: curl(f"http://{ip}"), 10) == {f"You've hit {chosen}\n": 10}
+
+
+def test_s7_client_address_cluster_vs_local(c, tmp_path):
+    apply(c, tmp_path, "who", WHOAMI.format(name="whoami", python=sys.executable))
+    ready_pods(c, "whoami", 1)
+    apply(c, tmp_path, "who-cluster", service("who-cluster", "whoami", extra_spec="  type: NodePort\n",
+                                              ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30201\n"))
+    apply(c, tmp_path, "who-local", service("who-local", "whoami",
+                                            extra_spec="  type: NodePort\n  externalTrafficPolicy: Local\n",
+                                            ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30202\n"))
+    # Cluster: reached through node-2 (an extra hop to node-1), the pod sees a node's address.
+    seen = wait_for(lambda: curl(f"http://{NODE_ADDRESSES[1]}:30201"), what="Cluster policy answer")
+    assert seen != HOST_BRIDGE and seen.startswith(("172.30.0.", "10.244."))
+    # Local: only the node with the pod answers, and the pod sees the real client (the host).
+    assert wait_for(lambda: curl(f"http://{NODE_ADDRESSES[0]}:30202"), what="Local policy answer") == HOST_BRIDGE
+    assert curl(f"http://{NODE_ADDRESSES[1]}:30202", timeout=2) == ""
+
+
+def test_s4_load_balancer_survives_a_node_stop(c, kubia, tmp_path):
+    apply(c, tmp_path, "lb", service("kubia-lb", "kubia", extra_spec="  type: LoadBalancer\n"))
+    lb = wait_for(lambda: field(c, "kubia-lb", "{.status.loadBalancer.ingress[0].ip}"), what="EXTERNAL-IP")
+    assert c.kubectl("get", "svc", "kubia-lb").stdout.splitlines()[1].split()[3] == lb
+    node_port = field(c, "kubia-lb", "{.spec.ports[0].nodePort}")
+    assert wait_for(lambda: curl(f"http://{lb}"), what="LB answering").startswith("You've hit kubia-")
+    kubeloop = [sys.executable, "-m", "kubeloop.cli", "--data-dir", str(c.data_dir)]
+    subprocess.run([*kubeloop, "node", "stop", "node-2"], check=True, capture_output=True)
+    try:
+        # Once node-2 is NotReady and its pods left the endpoints, every request succeeds.
+        wait_for(lambda: "node-2   NotReady" in c.kubectl("get", "nodes").stdout, what="node-2 NotReady")
+        wait_for(lambda: all(curl(f"http://{lb}") for _ in range(6)), what="LB answering through node-1 only")
+        assert curl(f"http://{NODE_ADDRESSES[1]}:{node_port}", timeout=2) == ""
+        assert curl(f"http://{NODE_ADDRESSES[0]}:{node_port}").startswith("You've hit kubia-")
+    finally:
+        subprocess.run([*kubeloop, "node", "start", "node-2"], check=True, capture_output=True)
