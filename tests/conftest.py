@@ -89,7 +89,14 @@ class RunningCluster:
         return proc
 
 
+# Cluster DNS forwards names outside the cluster here: loopback, where tests that need an
+# upstream start one; never the machine's own resolver.
+TEST_DNS_UPSTREAM = "127.0.0.1:5399"
+
+
 def start_cluster(data_dir: Path, *extra: str) -> RunningCluster:
+    if "--dns-upstream" not in extra:
+        extra = (*extra, "--dns-upstream", TEST_DNS_UPSTREAM)
     log = open(data_dir / "kubeloop.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeloop.cli", "--data-dir", str(data_dir), "up", "--port", "0",

@@ -85,6 +85,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         watch_history=args.watch_history,
         nodes=args.nodes,
         node_monitor_grace=args.node_monitor_grace_period,
+        dns_upstreams=args.dns_upstream or [],
     )
     try:
         import uvloop
@@ -195,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2; 0: control plane only)")
     up.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                     help="seconds without a node heartbeat before the node is marked NotReady (default 40)")
+    up.add_argument("--dns-upstream", action="append", metavar="ADDR[:PORT]",
+                    help="where cluster DNS forwards other names (repeatable; default: the host's resolv.conf)")
     up.add_argument("--memory", action="store_true", help="keep state in memory only")
     up.add_argument("--watch-history", type=int, default=20_000,
                     help="events kept for watches to resume from (older resourceVersions get 410 Gone)")

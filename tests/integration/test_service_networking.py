@@ -231,3 +231,62 @@ def test_s4_load_balancer_survives_a_node_stop(c, kubia, tmp_path):
         assert curl(f"http://{NODE_ADDRESSES[0]}:{node_port}").startswith("You've hit kubia-")
     finally:
         subprocess.run([*kubeloop, "node", "start", "node-2"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def dnsutils(c: RunningCluster) -> str:
+    c.kubectl("run", "dnsutils", "--image=tutum/dnsutils", "--command", "--", "sleep", "infinity")
+    c.kubectl("wait", "--for=condition=Ready", "pod/dnsutils", "--timeout=30s")
+    return "dnsutils"
+
+
+def test_s6_discovery_through_dns(c, kubia, dnsutils, tmp_path):
+    apply(c, tmp_path, "dns-svc", service("kubia-dns", "kubia"))
+    ip = field(c, "kubia-dns", "{.spec.clusterIP}")
+    for url in ("http://kubia-dns.default.svc.cluster.local", "http://kubia-dns.default", "http://kubia-dns"):
+        out = wait_for(lambda url=url: c.kubectl("exec", dnsutils, "--", "curl", "-s", "-m", "3", url,
+                                                 check=False).stdout, what=url)
+        assert out.startswith("You've hit kubia-")
+    resolv = c.kubectl("exec", dnsutils, "--", "cat", "/etc/resolv.conf").stdout
+    assert "nameserver 10.96.0.10" in resolv and "options ndots:5" in resolv
+    assert c.kubectl("exec", dnsutils, "--", "hostname", "--fqdn").stdout.strip() == "dnsutils"
+    # From the host too, straight to the cluster DNS address.
+    out = subprocess.run(["dig", "+short", "@10.96.0.10", "kubia-dns.default.svc.cluster.local"],
+                         capture_output=True, text=True).stdout.split()
+    assert out == [ip]
+    corefile = c.kubectl("-n", "kube-system", "get", "configmap", "coredns", "-o", "jsonpath={.data.Corefile}").stdout
+    assert "kubernetes cluster.local" in corefile
+
+
+def test_s8_s9_headless_service_returns_pod_addresses(c, kubia, dnsutils, tmp_path):
+    apply(c, tmp_path, "headless", service("kubia-headless", "kubia", extra_spec="  clusterIP: None\n"))
+    pod_ips = sorted(json.loads(c.kubectl("get", "pods", "-l", "app=kubia", "-o", "json").stdout)["items"][i]
+                     ["status"]["podIP"] for i in range(3))
+
+    def addresses(name: str) -> list[str]:
+        out = c.kubectl("exec", dnsutils, "--", "nslookup", name, check=False).stdout
+        # "Address: 10.96.0.10#53" is the server itself; the answers follow each "Name:".
+        return sorted(line.split()[1] for line in out.splitlines()
+                      if line.startswith("Address:") and "#" not in line)
+
+    assert wait_for(lambda: addresses("kubia-headless") == pod_ips and pod_ips, what="one A per ready pod")
+    # A pod that is not ready is left out ... unless the service publishes not-ready addresses.
+    readiness = ("        readinessProbe:\n          periodSeconds: 1\n          exec:\n"
+                 "            command: [ls, /var/ready]\n")
+    apply(c, tmp_path, "unready", rc_manifest("unready", 1, container=readiness))
+    unready = wait_for(lambda: (lambda items: items and items[0]["status"].get("podIP"))(
+        json.loads(c.kubectl("get", "pods", "-l", "app=unready", "-o", "json").stdout)["items"]), what="pod IP")
+    apply(c, tmp_path, "h2", service("unready-headless", "unready", extra_spec="  clusterIP: None\n"))
+    apply(c, tmp_path, "h3", "apiVersion: v1\nkind: Service\nmetadata:\n  name: unready-tolerant\n  annotations:\n"
+          "    service.alpha.kubernetes.io/tolerate-unready-endpoints: \"true\"\nspec:\n  clusterIP: None\n"
+          "  selector:\n    app: unready\n  ports:\n  - port: 80\n    targetPort: 8080\n")
+    assert wait_for(lambda: addresses("unready-tolerant") == [unready], what="not-ready pod published")
+    assert addresses("unready-headless") == []
+
+
+def test_e3_external_name_is_a_cname(c, dnsutils, tmp_path):
+    apply(c, tmp_path, "extname", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-name\nspec:\n"
+          "  type: ExternalName\n  externalName: api.somecompany.com\n  ports:\n  - port: 80\n")
+    out = wait_for(lambda: c.kubectl("exec", dnsutils, "--", "dig", "+short", "CNAME",
+                                     "external-name.default.svc.cluster.local").stdout.strip(), what="CNAME")
+    assert out == "api.somecompany.com."

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from kubeloop.api import errors
 from kubeloop.api.registry import by_plural
 from kubeloop.apiserver.nodeproxy import make_node_proxy
 from kubeloop.node import network
@@ -54,6 +55,7 @@ class ClusterConfig:
     cluster_domain: str = "cluster.local"
     dns_ip: str = "10.96.0.10"
     network_prefix: str = "kl"
+    dns_upstreams: list[str] = field(default_factory=list)  # empty: the host's /etc/resolv.conf
     node_monitor_grace: float = 40.0  # seconds without a heartbeat before a node is NotReady
 
 
@@ -71,9 +73,18 @@ class Cluster:
         self.nodes: NodeSet | None = None
         self.control: ControlServer | None = None
         self.host_proxy: Any = None
+        self.dns: Any = None
         self._network_up = False
 
     async def start(self) -> None:
+        """Start everything; on any failure, undo what was started and re-raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if cfg.nodes and os.geteuid() != 0:
@@ -134,6 +145,7 @@ class Cluster:
                                                  "nodes": self.controllers.informers.get("nodes")})
             await self.host_proxy.start()
             self.say("service proxy programming the host's nftables table 'kubeloop'")
+            await self._start_dns()
         self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
         await self.control.start()
         if cfg.nodes:
@@ -162,6 +174,36 @@ class Cluster:
             return f"https://{address}:{port}", ctx
 
         return resolve
+
+    async def _start_dns(self) -> None:
+        """The cluster DNS server on the host bridge, behind `kube-system/kube-dns` (10.96.0.10)."""
+        from kubeloop.dns.service import ClusterDNS
+
+        cfg = self.config
+        address = self.netcfg.host_address
+        self.dns = ClusterDNS(self.client, listen=[(address, 53)], cluster_domain=cfg.cluster_domain,
+                              upstreams=cfg.dns_upstreams or None)
+        await self.dns.start()
+        assert self.client is not None
+        services, endpoints = by_plural("services"), by_plural("endpoints")
+        ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+        svc = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                            "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+               "spec": {"clusterIP": cfg.dns_ip, "ports": [dict(p, targetPort=53) for p in ports]}}
+        ep = {"apiVersion": "v1", "kind": "Endpoints",
+              "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+              "subsets": [{"addresses": [{"ip": address}], "ports": ports}]}
+        for resource, body in ((services, svc), (endpoints, ep)):
+            try:
+                await self.client.create(resource, "kube-system", body)
+            except errors.AlreadyExists:
+                live = await self.client.get(resource, "kube-system", "kube-dns")
+                if resource is endpoints:
+                    live["subsets"] = ep["subsets"]
+                    await self.client.update(resource, live)
+        await self.dns.wait_ready(10)
+        self.say(f"cluster DNS at {cfg.dns_ip} (served on {address}:53)")
 
     async def _control(self, request: dict[str, object]) -> dict[str, object]:
         op, name = request.get("op"), str(request.get("name", ""))
@@ -194,6 +236,9 @@ class Cluster:
         if self.nodes is not None:
             await self.nodes.stop_all()
             self.nodes = None
+        if self.dns is not None:
+            await self.dns.stop()
+            self.dns = None
         if self.host_proxy is not None:
             await self.host_proxy.stop()
             self.host_proxy = None
