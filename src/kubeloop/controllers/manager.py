@@ -14,6 +14,7 @@ ControllerFactory = Callable[[Client, InformerFactory], Controller]
 
 
 def default_controllers(node_grace: float = 40.0, lb_pool: list[str] | None = None) -> list[ControllerFactory]:
+    from .deployment import DeploymentController
     from .endpoints import EndpointsController
     from .loadbalancer import LoadBalancerController, default_pool
     from .nodelifecycle import NodeLifecycle
@@ -27,6 +28,7 @@ def default_controllers(node_grace: float = 40.0, lb_pool: list[str] | None = No
         lambda c, i: NodeLifecycle(c, i, node_grace),
         lambda c, i: ReplicationManager(c, i, "ReplicationController"),
         lambda c, i: ReplicationManager(c, i, "ReplicaSet"),
+        DeploymentController,
     ]
 
 
