@@ -191,6 +191,24 @@ async def test_same_question_is_forwarded_once_while_in_flight(upstream):
         await slow.stop()
 
 
+async def test_repeated_queries_are_memoized_until_something_changes(upstream):
+    s, table = await start_server(corefile(upstream.address))
+    try:
+        for _ in range(3):
+            m = await asyncio.to_thread(query, addr(s), NAME)
+            assert m.answer[0][0].address == "10.96.0.20"
+        await asyncio.to_thread(query, addr(s), "www.example.com")  # forwarded: never memoized
+        assert len(s.memo) == 1
+        zone = table.zone
+        table.refresh(zone.set_service("default/kubia", ServiceView("default", "kubia", "ClusterIP", ("10.96.0.99",))))
+        s.invalidate()
+        assert not s.memo
+        m = await asyncio.to_thread(query, addr(s), NAME)
+        assert m.answer[0][0].address == "10.96.0.99"
+    finally:
+        await s.stop()
+
+
 async def test_forwarded_queries_change_source_port(upstream):
     s, _ = await start_server(corefile(upstream.address))
     try:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV, OPT, ANY = 1, 2, 5, 6, 12, 16, 28, 33, 41, 255
 TYPE_NAMES = {A: "A", NS: "NS", CNAME: "CNAME", SOA: "SOA", PTR: "PTR", TXT: "TXT", AAAA: "AAAA", SRV: "SRV",
@@ -475,16 +475,3 @@ class ZoneRecords:
 
     def service_keys(self) -> list[str]:
         return list(self._contrib)
-
-    def copy_settings(self) -> dict[str, Any]:
-        return {"zone": self.zone, "ttl": self.ttl, "reverse_zones": self.reverse_zones, "pods": self.pods,
-                "endpoint_pod_names": self.endpoint_pod_names, "fallthrough": self.fallthrough}
-
-
-def build_zone(services: Mapping[str, ServiceView], endpoints: Mapping[str, list[EndpointView]],
-               **settings: Any) -> ZoneRecords:
-    """A whole zone at once (tests and small clusters); the server updates one service at a time."""
-    z = ZoneRecords(**settings)
-    for key, svc in services.items():
-        z.set_service(key, svc, endpoints.get(key, ()))
-    return z

@@ -55,10 +55,6 @@ class AnswerTable:
         self.shadow = set(shadow)  # names a `hosts` entry answers instead
         self.entries: dict[bytes, Entry] = {}
 
-    @staticmethod
-    def key(name: str, rtype: int) -> bytes:
-        return name_to_wire(name) + _TYPECLASS.pack(rtype, 1)
-
     def refresh(self, keys: Iterable[tuple[str, int]]) -> None:
         zone = self.zone
         entries = self.entries

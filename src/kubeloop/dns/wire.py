@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 from .records import (A, AAAA, CNAME, NS, OPT, PTR, RR, SOA, SRV, TXT)
 
@@ -254,7 +254,3 @@ def error_response(query: bytes, rcode: int, qend: int = 0, edns: bool = False) 
     if edns:
         head += b"\x00\x00\x29" + struct.pack("!HBBHH", MAX_UDP, ext, 0, 0, 0)
     return head
-
-
-def rr_summary(rrs: Iterable[RR]) -> list[tuple[str, int, Any]]:
-    return [(r.name, r.rtype, r.data) for r in rrs]
