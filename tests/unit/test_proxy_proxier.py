@@ -210,3 +210,13 @@ async def test_host_mode_sends_load_balancer_traffic_to_ready_nodes(api: Client)
         assert "dnat to 172.30.0.12" not in "".join(c.rules[0] for c in proxier.state.chains().values())
     finally:
         await proxier.stop()
+
+
+async def test_start_fails_cleanly_when_the_first_apply_fails(api: Client) -> None:
+    nft = FakeNft()
+    nft.fail = 1
+    proxier = Proxier(api, node_name="a", nft=nft)  # type: ignore[arg-type]
+    with pytest.raises(NftError):
+        await proxier.start()
+    assert all(inf._task is None for inf in proxier.informers.values())
+    assert nft.deleted == 0 and not nft.scripts

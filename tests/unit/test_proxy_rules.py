@@ -120,13 +120,9 @@ def test_endpoint_conditions_and_selection() -> None:
 
 GOLDEN_S1 = """\
 add set ip kubeloop aff-5WZDZXLXOE { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
-add counter ip kubeloop cnt-5WZDZXLXOE
 add set ip kubeloop aff-6MILDZZKEF { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
-add counter ip kubeloop cnt-6MILDZZKEF
 add set ip kubeloop aff-6EFZTOZIBW { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
-add counter ip kubeloop cnt-6EFZTOZIBW
 add set ip kubeloop aff-BQPN7OUFFV { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
-add counter ip kubeloop cnt-BQPN7OUFFV
 add chain ip kubeloop svc-4JZAOHDQQ5 { comment "default/kubia:http"; }
 add chain ip kubeloop ep-5WZDZXLXOE { comment "default/kubia:http -> 10.244.1.5:8080"; }
 add chain ip kubeloop ep-6MILDZZKEF { comment "default/kubia:http -> 10.244.2.7:8080"; }
@@ -137,14 +133,14 @@ add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-5WZDZXLXOE goto ep-5WZDZXLXOE
 add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-6MILDZZKEF goto ep-6MILDZZKEF
 add rule ip kubeloop svc-4JZAOHDQQ5 numgen random mod 2 == 0 goto ep-5WZDZXLXOE
 add rule ip kubeloop svc-4JZAOHDQQ5 goto ep-6MILDZZKEF
-add rule ip kubeloop ep-5WZDZXLXOE meta l4proto tcp update @aff-5WZDZXLXOE { ip saddr } counter name cnt-5WZDZXLXOE dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-6MILDZZKEF meta l4proto tcp update @aff-6MILDZZKEF { ip saddr } counter name cnt-6MILDZZKEF dnat to 10.244.2.7:8080
+add rule ip kubeloop ep-5WZDZXLXOE meta l4proto tcp update @aff-5WZDZXLXOE { ip saddr } counter dnat to 10.244.1.5:8080
+add rule ip kubeloop ep-6MILDZZKEF meta l4proto tcp update @aff-6MILDZZKEF { ip saddr } counter dnat to 10.244.2.7:8080
 add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-6EFZTOZIBW goto ep-6EFZTOZIBW
 add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-BQPN7OUFFV goto ep-BQPN7OUFFV
 add rule ip kubeloop svc-BBK4GR32FO numgen random mod 2 == 0 goto ep-6EFZTOZIBW
 add rule ip kubeloop svc-BBK4GR32FO goto ep-BQPN7OUFFV
-add rule ip kubeloop ep-6EFZTOZIBW meta l4proto tcp update @aff-6EFZTOZIBW { ip saddr } counter name cnt-6EFZTOZIBW dnat to 10.244.1.5:8443
-add rule ip kubeloop ep-BQPN7OUFFV meta l4proto tcp update @aff-BQPN7OUFFV { ip saddr } counter name cnt-BQPN7OUFFV dnat to 10.244.2.7:8443
+add rule ip kubeloop ep-6EFZTOZIBW meta l4proto tcp update @aff-6EFZTOZIBW { ip saddr } counter dnat to 10.244.1.5:8443
+add rule ip kubeloop ep-BQPN7OUFFV meta l4proto tcp update @aff-BQPN7OUFFV { ip saddr } counter dnat to 10.244.2.7:8443
 add element ip kubeloop cluster-ips { 10.96.0.20 }
 add element ip kubeloop service-ips { 10.96.0.20 . tcp . 80 comment "default/kubia:http" : goto svc-4JZAOHDQQ5, 10.96.0.20 . tcp . 443 comment "default/kubia:https" : goto svc-BBK4GR32FO }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
@@ -157,8 +153,6 @@ def test_golden_multi_port_with_client_ip_affinity() -> None:
 
 
 GOLDEN_NODEPORT = """\
-add counter ip kubeloop cnt-OHX3XLQJJM
-add counter ip kubeloop cnt-74A6WS3IJX
 add chain ip kubeloop ext-PVXWAZ2DN3 { comment "default/kubia-nodeport external"; }
 add chain ip kubeloop svc-PVXWAZ2DN3 { comment "default/kubia-nodeport"; }
 add chain ip kubeloop ep-OHX3XLQJJM { comment "default/kubia-nodeport -> 10.244.1.5:8080"; }
@@ -167,8 +161,8 @@ add rule ip kubeloop ext-PVXWAZ2DN3 jump mark-for-masquerade
 add rule ip kubeloop ext-PVXWAZ2DN3 goto svc-PVXWAZ2DN3
 add rule ip kubeloop svc-PVXWAZ2DN3 numgen random mod 2 == 0 goto ep-OHX3XLQJJM
 add rule ip kubeloop svc-PVXWAZ2DN3 goto ep-74A6WS3IJX
-add rule ip kubeloop ep-OHX3XLQJJM meta l4proto tcp counter name cnt-OHX3XLQJJM dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-74A6WS3IJX meta l4proto tcp counter name cnt-74A6WS3IJX dnat to 10.244.2.7:8080
+add rule ip kubeloop ep-OHX3XLQJJM meta l4proto tcp counter dnat to 10.244.1.5:8080
+add rule ip kubeloop ep-74A6WS3IJX meta l4proto tcp counter dnat to 10.244.2.7:8080
 add element ip kubeloop cluster-ips { 10.96.0.21 }
 add element ip kubeloop service-ips { 10.96.0.21 . tcp . 80 comment "default/kubia-nodeport" : goto svc-PVXWAZ2DN3 }
 add element ip kubeloop service-nodeports { tcp . 30123 comment "default/kubia-nodeport" : goto ext-PVXWAZ2DN3 }
@@ -184,8 +178,6 @@ def test_golden_nodeport_cluster_policy() -> None:
 
 
 GOLDEN_LB_LOCAL = """\
-add counter ip kubeloop cnt-2OHJYNPJZS
-add counter ip kubeloop cnt-672E6JVSUI
 add chain ip kubeloop ext-FO7KDFBWEQ { comment "default/kubia-lb external"; }
 add chain ip kubeloop svc-FO7KDFBWEQ { comment "default/kubia-lb"; }
 add chain ip kubeloop loc-FO7KDFBWEQ { comment "default/kubia-lb local"; }
@@ -198,8 +190,8 @@ add rule ip kubeloop ext-FO7KDFBWEQ goto loc-FO7KDFBWEQ
 add rule ip kubeloop svc-FO7KDFBWEQ numgen random mod 2 == 0 goto ep-2OHJYNPJZS
 add rule ip kubeloop svc-FO7KDFBWEQ goto ep-672E6JVSUI
 add rule ip kubeloop loc-FO7KDFBWEQ goto ep-2OHJYNPJZS
-add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter name cnt-2OHJYNPJZS dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter name cnt-672E6JVSUI dnat to 10.244.2.7:8080
+add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter dnat to 10.244.1.5:8080
+add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter dnat to 10.244.2.7:8080
 add element ip kubeloop cluster-ips { 10.96.0.22 }
 add element ip kubeloop service-ips { 10.96.0.22 . tcp . 80 comment "default/kubia-lb" : goto svc-FO7KDFBWEQ, 172.30.0.200 . tcp . 80 comment "default/kubia-lb" : goto ext-FO7KDFBWEQ }
 add element ip kubeloop service-nodeports { tcp . 30124 comment "default/kubia-lb" : goto ext-FO7KDFBWEQ }
@@ -228,8 +220,6 @@ def test_local_policy_without_local_endpoint_drops_external_traffic() -> None:
 
 
 GOLDEN_HOST_LB = """\
-add counter ip kubeloop cnt-2OHJYNPJZS
-add counter ip kubeloop cnt-672E6JVSUI
 add chain ip kubeloop lbn-VR3DIL42I4 { comment "default/kubia-lb via node 172.30.0.11"; }
 add chain ip kubeloop lbn-SQDYS7DYLX { comment "default/kubia-lb via node 172.30.0.12"; }
 add chain ip kubeloop lb-FO7KDFBWEQ { comment "default/kubia-lb load balancer"; }
@@ -242,8 +232,8 @@ add rule ip kubeloop lb-FO7KDFBWEQ numgen random mod 2 == 0 goto lbn-VR3DIL42I4
 add rule ip kubeloop lb-FO7KDFBWEQ goto lbn-SQDYS7DYLX
 add rule ip kubeloop svc-FO7KDFBWEQ numgen random mod 2 == 0 goto ep-2OHJYNPJZS
 add rule ip kubeloop svc-FO7KDFBWEQ goto ep-672E6JVSUI
-add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter name cnt-2OHJYNPJZS dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter name cnt-672E6JVSUI dnat to 10.244.2.7:8080
+add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter dnat to 10.244.1.5:8080
+add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter dnat to 10.244.2.7:8080
 add element ip kubeloop cluster-ips { 10.96.0.22 }
 add element ip kubeloop service-ips { 10.96.0.22 . tcp . 80 comment "default/kubia-lb" : goto svc-FO7KDFBWEQ, 172.30.0.200 . tcp . 80 comment "default/kubia-lb" : goto lb-FO7KDFBWEQ }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
@@ -328,8 +318,7 @@ def test_incremental_endpoint_removal_touches_only_that_service() -> None:
         "delete element ip kubeloop hairpin { 10.245.0.3 . 10.245.0.3 }\n"
         f"add rule ip kubeloop svc-{h} goto ep-{endpoint_hash(p, keep)}\n"
         f"flush chain ip kubeloop ep-{eg}\n"
-        f"delete chain ip kubeloop ep-{eg}\n"
-        f"delete counter ip kubeloop cnt-{eg}\n")
+        f"delete chain ip kubeloop ep-{eg}\n")
     assert st.update({p.key: service_fragment(p, [keep], NODE_CFG)}) == ""  # nothing changed
 
 

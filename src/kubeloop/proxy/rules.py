@@ -25,8 +25,9 @@ The design is kube-proxy's nftables mode, in one table ``ip kubeloop``:
   endpoint is local;
 * per endpoint: ``ep-H`` refreshes the client in its affinity set ``aff-H``
   (``sessionAffinity: ClientIP``: a dynamic set with the affinity timeout), counts the
-  connection in the named counter ``cnt-H`` (named objects survive rule flushes) and DNATs to
-  ``ip:port``;
+  connection (an anonymous counter: it restarts at each full resync; named counter objects
+  would survive that, but nft re-reads every object of the table before each transaction,
+  which doubled the cost of an update at 1,000 services) and DNATs to ``ip:port``;
 * host mode (the host network namespace, which is not a node): load-balancer IPs go to
   ``lb-H``, which spreads connections over live nodes' NodePorts (``lbn-H`` chains, with
   node-level affinity when the service has affinity) -- the cloud load balancer's job.
@@ -39,14 +40,16 @@ set per chain (``numgen random mod N vmap { ... }``) is quadratic to create, bec
 names each new anonymous set by scanning the table's sets (66 s for 20,000 chains), so the
 random pick is a cascade of ``numgen random mod (N-i) == 0 goto`` rules; and each rule costs
 ~12 us to load, so the hairpin check is one set lookup instead of one rule per endpoint, and
-each endpoint chain is a single rule.
+each endpoint chain is a single rule. (Also, nft 1.0.6 lists all chains of the namespace
+before every transaction, about 3.5 us per chain: an incremental update's script is as small
+as the change, but nft's own cost still grows with the table.)
 
 The desired state is a set of ``Fragment``s: one per service port plus the global one (key
 ``""``). ``RuleState.update`` replaces fragments and returns the incremental transaction (new,
 changed and removed chains and objects, and map/set elements whose effective value changed),
 so a script's size follows the size of the change. ``RuleState.full_script`` renders
-everything: ``flush table`` (rules only; sets, their elements and counters stay) and every rule
-again, managed maps flushed and refilled, objects applied earlier but no longer desired
+everything: ``flush table`` (rules only; sets and their elements stay, so affinity survives)
+and every rule again, managed maps flushed and refilled, objects applied earlier but no longer desired
 deleted; ``recreate=True`` replaces the table outright (start-up, or repair when a full sync
 failed). ``commit`` records what the kernel holds after a successful apply.
 """
@@ -92,7 +95,11 @@ class RenderConfig:
     cluster IP from outside it is masqueraded and, under ``externalTrafficPolicy: Local``,
     traffic from inside it goes cluster-wide. ``host``: render for the host namespace
     (load-balancer IPs spread over live nodes' NodePorts; no local endpoints, so
-    ``internalTrafficPolicy`` is treated as Cluster)."""
+    ``internalTrafficPolicy`` is treated as Cluster). ``masquerade_bridges``: pod bridges whose
+    bridged traffic bypasses netfilter (no br_netfilter): service connections that enter and
+    leave through one of them are masqueraded, else the pod-to-pod reply would skip the
+    un-DNAT (and the direct and service paths to a pod would share 4-tuples unseen by
+    conntrack, the PAWS stall)."""
 
     table: str = TABLE
     node_name: str = ""
@@ -102,6 +109,7 @@ class RenderConfig:
     host: bool = False
     counters: bool = True
     comments: bool = True
+    masquerade_bridges: tuple[str, ...] = ()
 
 
 # -- the model of a ruleset --------------------------------------------------------------
@@ -152,7 +160,7 @@ def chain_hash(port: ServicePortInfo) -> str:
 
 
 def endpoint_hash(port: ServicePortInfo, ep: EndpointInfo) -> str:
-    """The H of ``ep-H``/``aff-H``/``cnt-H`` for one endpoint of a service port."""
+    """The H of ``ep-H``/``aff-H`` for one endpoint of a service port."""
     return _hash(port.key, ep.address, str(port.affinity_timeout))
 
 
@@ -187,6 +195,7 @@ def global_fragment(cfg: RenderConfig) -> Fragment:
         Chain(MARK_MASQ, (f"meta mark set meta mark or {mark}",)),
         Chain(MASQUERADING, (
             f"ip saddr . ip daddr @{HAIRPIN} jump {MARK_MASQ}",
+            *(f'ct status dnat iifname "{br}" oifname "{br}" jump {MARK_MASQ}' for br in cfg.masquerade_bridges),
             f"meta mark & {mark} == 0 return",
             f"meta mark set meta mark xor {mark}",
             "masquerade fully-random",
@@ -257,7 +266,7 @@ def service_fragment(port: ServicePortInfo, endpoints: Iterable[EndpointInfo], c
             external_ips += [ip for ip in lb_ips if ip not in external_ips]
             lb_ips = []
         nodeport = bool(port.node_port and cfg.node_ips)
-        if cluster_eps:
+        if cluster_eps and (external_ips or nodeport):
             rules: list[str] = []
             if port.external_policy_local:
                 if cfg.cluster_cidr:
@@ -272,13 +281,12 @@ def service_fragment(port: ServicePortInfo, endpoints: Iterable[EndpointInfo], c
             else:
                 rules += [f"jump {MARK_MASQ}", f"goto {svc_chain}"]
             need_svc = True
-            if external_ips or nodeport:
-                chains.append(Chain(ext_chain, tuple(rules), comment=comment and f"{comment} external"))
+            chains.append(Chain(ext_chain, tuple(rules), comment=comment and f"{comment} external"))
             for ip in external_ips:
                 verdict(SERVICE_IPS, f"{ip} . {proto} . {port.port}", f"goto {ext_chain}")
             if nodeport:
                 verdict(SERVICE_NODEPORTS, f"{proto} . {port.node_port}", f"goto {ext_chain}")
-        else:
+        elif not cluster_eps:
             for ip in external_ips:
                 verdict(NO_ENDPOINT_SERVICES, f"{ip} . {proto} . {port.port}", f"goto {REJECT}")
             if nodeport:
@@ -328,9 +336,7 @@ def service_fragment(port: ServicePortInfo, endpoints: Iterable[EndpointInfo], c
             objects.append(_affinity_set(aff, port.affinity_timeout))
             stmts += f"update @{aff} {{ ip saddr }} "
         if cfg.counters:
-            cnt = "cnt-" + name[3:]
-            objects.append(Obj("counter", cnt, managed=False))
-            stmts += f"counter name {cnt} "
+            stmts += "counter "
         chains.append(Chain(name, (stmts + f"dnat to {ep.ip}:{ep.port}",),
                             comment=comment and f"{comment} -> {ep.address}"))
         elements.append(Element(HAIRPIN, f"{ep.ip} . {ep.ip}"))
