@@ -151,8 +151,69 @@ def bench_api() -> None:
     asyncio.run(_api())
 
 
+async def _pods() -> None:
+    """Pod create -> Ready over 50 kubia pods and an RC scaled 0 -> 100, on a 2-node kubeloop,
+    beside the bare start of the same process outside kubeloop."""
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import start_cluster, stop_cluster
+
+    from kubeloop.api.registry import by_plural
+    from kubeloop.client.rest import Client
+
+    # The reference: the kubia process itself, started on the host until it accepts a connection.
+    bare = []
+    for _ in range(5):
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "kubeloop.images.kubia", "--port", "18080"],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        bare.append(time.perf_counter() - t)
+        proc.terminate()
+        proc.wait()
+    with tempfile.TemporaryDirectory() as d:
+        cluster = start_cluster(Path(d), "--nodes", "2")
+        client = Client.from_kubeconfig(cluster.kubeconfig)
+        pods = by_plural("pods")
+        try:
+            latencies = []
+            for i in range(50):
+                # No readiness probe: Ready when the container has started (the pod startup SLO's
+                # definition); a probe adds its period on top.
+                body = {"metadata": {"name": f"bench-{i}"}, "spec": {"containers": [
+                    {"name": "kubia", "image": "luksa/kubia"}]}}
+                t = time.perf_counter()
+                await client.create(pods, "default", body)
+                while True:
+                    pod = await client.get(pods, "default", f"bench-{i}")
+                    if any(c["type"] == "Ready" and c["status"] == "True"
+                           for c in (pod.get("status") or {}).get("conditions") or []):
+                        break
+                    await asyncio.sleep(0.01)
+                latencies.append(time.perf_counter() - t)
+            latencies.sort()
+            p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+            print(f"pods: create -> Ready p50 {p50 * 1000:.0f} ms, "
+                  f"p99 {p99 * 1000:.0f} ms; bare kubia start {statistics.median(bare) * 1000:.0f} ms")
+            rss = []
+            for line in subprocess.run(["ps", "-eo", "rss,args"], capture_output=True, text=True).stdout.splitlines():
+                if "kubeloop.node.pause" in line or "kubeloop.images.kubia" in line:
+                    rss.append(int(line.split()[0]))
+            print(f"pods: memory per kubia pod (pause + kubia processes) {sum(rss) / 50 / 1024:.1f} MB")
+            for i in range(50):
+                await client.delete(pods, "default", f"bench-{i}", gracePeriodSeconds=0)
+        finally:
+            await client.close()
+            stop_cluster(cluster)
+
+
+def bench_pods() -> None:
+    asyncio.run(_pods())
+
+
 def main() -> None:
-    names = sys.argv[1:] or ["startup", "api"]
+    names = sys.argv[1:] or ["startup", "api", "pods"]
     for name in names:
         globals()[f"bench_{name}"]()
 
