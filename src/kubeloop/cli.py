@@ -134,6 +134,45 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hosts(args: argparse.Namespace) -> int:
+    """Print (or add to /etc/hosts) lines mapping every Ingress host to the ingress address."""
+    import asyncio as aio
+
+    from .api.registry import by_plural
+    from .client.rest import Client
+    from .ingress import hosts_lines
+
+    path = Path(args.data_dir) / "kubeconfig"
+    if _running_pid(Path(args.data_dir)) is None or not path.exists():
+        _say("not running")
+        return 1
+
+    async def fetch() -> list[str]:
+        client = Client.from_kubeconfig(path)
+        try:
+            ingresses, _ = await client.list(by_plural("ingresses"))
+            svc = await client.get(by_plural("services"), "kube-system", "ingress-nginx-controller")
+        finally:
+            await client.close()
+        address = next((i.get("ip") for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+                        or [] if i.get("ip")), None)
+        return hosts_lines(ingresses, address) if address else []
+
+    lines = aio.run(fetch())
+    if not lines:
+        _say("no ingress hosts (or the ingress has no address yet)")
+        return 1
+    if not args.apply:
+        print("\n".join(lines))
+        return 0
+    hosts = Path("/etc/hosts")
+    marker = "# kubeloop ingress"
+    kept = [line for line in hosts.read_text().splitlines() if not line.endswith(marker)]
+    hosts.write_text("\n".join(kept + [f"{line}  {marker}" for line in lines if not line.startswith("#")]) + "\n")
+    _say(f"{len(lines)} line(s) written to /etc/hosts, each marked \"{marker}\" (delete those to undo)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     pid = _running_pid(data_dir)
@@ -210,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("name")
     node.set_defaults(func=cmd_node)
     sub.add_parser("status", help="show what is running").set_defaults(func=cmd_status)
+    hosts = sub.add_parser("hosts", help="print /etc/hosts lines for every Ingress host (--apply writes them)")
+    hosts.add_argument("--apply", action="store_true", help="add the lines to /etc/hosts (marked, replaced each time)")
+    hosts.set_defaults(func=cmd_hosts)
     kc = sub.add_parser("kubeconfig", help="print the cluster's kubeconfig")
     kc.add_argument("--path", action="store_true", help="print its path instead")
     kc.set_defaults(func=cmd_kubeconfig)

@@ -290,3 +290,91 @@ def test_e3_external_name_is_a_cname(c, dnsutils, tmp_path):
     out = wait_for(lambda: c.kubectl("exec", dnsutils, "--", "dig", "+short", "CNAME",
                                      "external-name.default.svc.cluster.local").stdout.strip(), what="CNAME")
     assert out == "api.somecompany.com."
+
+
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: kubia
+spec:
+{tls}  rules:
+  - host: kubia.example.com
+    http:
+      paths:
+      - path: /kubia
+        pathType: Prefix
+        backend:
+          service:
+            name: kubia-spread
+            port:
+              number: 80
+      - path: /foo
+        pathType: Prefix
+        backend:
+          service:
+            name: foo
+            port:
+              number: 80
+  - host: bar.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: bar
+            port:
+              number: 80
+"""
+
+
+def curl_host(host: str, address: str, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    port = "443" if url.startswith("https") else "80"
+    return subprocess.run(["curl", "-s", "-m", "5", "--resolve", f"{host}:{port}:{address}", *args, url],
+                          capture_output=True, text=True)
+
+
+def test_i1_i3_ingress_hosts_and_paths_to_services(c, kubia, tmp_path):
+    for name in ("foo", "bar"):
+        apply(c, tmp_path, name, service(name, "kubia"))
+    apply(c, tmp_path, "spread", service("kubia-spread", "kubia"))
+    apply(c, tmp_path, "ing", INGRESS.format(tls=""))
+    address = wait_for(lambda: c.kubectl("get", "ingress", "kubia", "-o",
+                                         "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, what="ADDRESS")
+    row = c.kubectl("get", "ingress", "kubia").stdout.splitlines()[1].split()
+    assert row[2:4] == ["kubia.example.com,bar.example.com", address]
+    # I3: host -> rule -> service endpoints -> a pod, which says who answered.
+    for host, path in (("kubia.example.com", "/kubia"), ("kubia.example.com", "/foo"), ("bar.example.com", "/")):
+        out = wait_for(lambda host=host, path=path: curl_host(host, address, f"http://{host}{path}").stdout,
+                       what=f"{host}{path}")
+        assert out.startswith("You've hit kubia-")
+    r = curl_host("other.example.com", address, "http://other.example.com/", "-o", "/dev/null", "-w", "%{http_code}")
+    assert r.stdout == "404"
+    hosts = subprocess.run([sys.executable, "-m", "kubeloop.cli", "--data-dir", str(c.data_dir), "hosts"],
+                           capture_output=True, text=True).stdout.splitlines()
+    assert sorted(hosts) == sorted([f"{address}\tbar.example.com", f"{address}\tkubia.example.com"])
+
+
+def test_i2_tls_with_a_secret_made_by_openssl(c, kubia, tmp_path):
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.cert"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-x509", "-key", str(key), "-out", str(cert), "-days", "360",
+                    "-subj", "/CN=kubia.example.com"], check=True, capture_output=True)
+    c.kubectl("create", "secret", "tls", "tls-secret", f"--cert={cert}", f"--key={key}")
+    for name in ("foo", "bar", "kubia-spread"):
+        apply(c, tmp_path, name, service(name, "kubia"))
+    tls = "  tls:\n  - hosts:\n    - kubia.example.com\n    secretName: tls-secret\n"
+    apply(c, tmp_path, "ing-tls", INGRESS.format(tls=tls))
+    address = wait_for(lambda: c.kubectl("get", "ingress", "kubia", "-o",
+                                         "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, what="ADDRESS")
+
+    def handshake() -> subprocess.CompletedProcess[str] | None:
+        r = curl_host("kubia.example.com", address, "https://kubia.example.com/kubia", "-k", "-v")
+        return r if "subject: CN=kubia.example.com" in r.stderr and r.stdout else None
+
+    r = wait_for(handshake, what="TLS with the secret's certificate")
+    assert r.stdout.startswith("You've hit kubia-")
+    redirect = curl_host("kubia.example.com", address, "http://kubia.example.com/kubia", "-o", "/dev/null",
+                         "-w", "%{http_code} %{redirect_url}")
+    assert redirect.stdout == "308 https://kubia.example.com/kubia"

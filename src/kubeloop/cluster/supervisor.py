@@ -74,6 +74,7 @@ class Cluster:
         self.control: ControlServer | None = None
         self.host_proxy: Any = None
         self.dns: Any = None
+        self.ingress: Any = None
         self._network_up = False
 
     async def start(self) -> None:
@@ -146,6 +147,7 @@ class Cluster:
             await self.host_proxy.start()
             self.say("service proxy programming the host's nftables table 'kubeloop'")
             await self._start_dns()
+            await self._start_ingress()
         self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
         await self.control.start()
         if cfg.nodes:
@@ -205,6 +207,23 @@ class Cluster:
         await self.dns.wait_ready(10)
         self.say(f"cluster DNS at {cfg.dns_ip} (served on {address}:53)")
 
+    async def _start_ingress(self) -> None:
+        """The ingress controller and its nginx on the host bridge (:80/:443), published as the
+        LoadBalancer Service kube-system/ingress-nginx-controller. No nginx: run without ingress."""
+        from kubeloop.ingress import IngressController
+        from kubeloop.ingress.nginx import NginxError
+
+        address = self.netcfg.host_address
+        controller = IngressController(self.client, state_dir=self.config.data_dir / "ingress", listen_host=address,
+                                       http_port=80, https_port=443, advertise_address=address)
+        try:
+            await controller.start()
+        except NginxError as e:
+            self.say(f"running without ingress: {e}")
+            return
+        self.ingress = controller
+        self.say(f"ingress controller (nginx) serving {address}:80 and :443, class 'kubeloop' (default)")
+
     async def _control(self, request: dict[str, object]) -> dict[str, object]:
         op, name = request.get("op"), str(request.get("name", ""))
         if op in ("node-stop", "node-start"):
@@ -236,6 +255,9 @@ class Cluster:
         if self.nodes is not None:
             await self.nodes.stop_all()
             self.nodes = None
+        if self.ingress is not None:
+            await self.ingress.stop()
+            self.ingress = None
         if self.dns is not None:
             await self.dns.stop()
             self.dns = None
