@@ -137,6 +137,36 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "sleep 12; kubectl get pods -l app=kubia",
       "kubectl get endpoints kubia",
       "for i in 1 2 3; do curl -s http://{KUBIA_IP}; done"]),
+    ("I1. An Ingress with several hosts and paths",
+     "kubia.example.com/kubia and /foo and bar.example.com/ each go to their own Service. The "
+     "Ingress's ADDRESS is the external address of `kube-system/ingress-nginx-controller`, where "
+     "kubeloop's nginx listens. Map the names to it with `kubeloop hosts` (add `--apply` to write "
+     "them into /etc/hosts) or, as here, with `curl --resolve`.",
+     ["kubectl apply -f examples/foo-bar-services.yaml",
+      "kubectl apply -f examples/kubia-ingress.yaml",
+      "sleep 2; kubectl get ingress kubia",
+      "kubeloop hosts",
+      "curl -s --resolve kubia.example.com:80:{ING_IP} http://kubia.example.com/kubia",
+      "curl -s --resolve kubia.example.com:80:{ING_IP} http://kubia.example.com/foo",
+      "curl -s --resolve bar.example.com:80:{ING_IP} http://bar.example.com/"]),
+    ("I2. TLS",
+     "A certificate made with openssl, stored with `kubectl create secret tls`, named in the "
+     "Ingress's `tls` section; nginx picks it by SNI. Plain HTTP to that host is redirected (308).",
+     ["cd /tmp && openssl genrsa -out tls.key 2048",
+      "cd /tmp && openssl req -new -x509 -key tls.key -out tls.cert -days 360 -subj /CN=kubia.example.com",
+      "cd /tmp && kubectl create secret tls tls-secret --cert=tls.cert --key=tls.key",
+      "kubectl apply -f examples/kubia-ingress-tls.yaml",
+      "sleep 2; curl -k -v --resolve kubia.example.com:443:{ING_IP} https://kubia.example.com 2>&1 "
+      "| grep -E 'SSL connection|subject:|issuer:|HTTP/1.1 200|hit'",
+      "curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}\\n' --resolve kubia.example.com:80:{ING_IP} "
+      "http://kubia.example.com/"]),
+    ("I3. The path of a request",
+     "Name lookup (the host name maps to the ingress address), the ingress rule for host and path, "
+     "the service's endpoints (nginx sends straight to the ready pod addresses, not through the "
+     "cluster IP), the pod, which says who answered:",
+     ["kubectl describe ingress kubia",
+      "kubectl get endpoints kubia-spread",
+      "for i in 1 2 3; do curl -sk --resolve kubia.example.com:443:{ING_IP} https://kubia.example.com/; done"]),
 ]
 
 
@@ -174,6 +204,7 @@ def main() -> None:
             "SPREAD_IP": "kubectl get svc kubia-spread -o jsonpath='{.spec.clusterIP}'",
             "LB_IP": "kubectl get svc kubia-loadbalancer -o jsonpath='{.status.loadBalancer.ingress[0].ip}'",
             "LB_PORT": "kubectl get svc kubia-loadbalancer -o jsonpath='{.spec.ports[0].nodePort}'",
+            "ING_IP": "kubectl get ingress kubia -o jsonpath='{.status.loadBalancer.ingress[0].ip}'",
         }
         return sh(queries[name])
 
@@ -182,7 +213,7 @@ def main() -> None:
         for title, text, commands in SECTIONS:
             out.append(f"\n## {title}\n\n{text}\n")
             for template in commands:
-                values = {k: lookup(k) for k in ("POD1", "NEWEST", "KUBIA_IP", "SPREAD_IP", "LB_IP", "LB_PORT")
+                values = {k: lookup(k) for k in ("POD1", "NEWEST", "KUBIA_IP", "SPREAD_IP", "LB_IP", "LB_PORT", "ING_IP")
                           if "{" + k + "}" in template}
                 cmd = template.format(**values)
                 result = sh(cmd)

@@ -253,3 +253,18 @@ def test_service_without_selector_uses_manual_endpoints(nodes_cluster, tmp_path)
                     "    - ip: 127.0.0.1\n    ports:\n    - port: 80\n")
     out = c.kubectl("apply", "-f", str(loop), check=False)
     assert out.returncode == 1 and "subsets[0].addresses[0].ip" in out.stderr and "loopback" in out.stderr
+
+
+def test_lifecycle_hooks(nodes_cluster, tmp_path):
+    c = nodes_cluster
+    apply(c, tmp_path, "hooks", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hooks\nspec:\n  containers:\n"
+          "  - name: c\n    image: busybox\n    command: [sleep, infinity]\n    lifecycle:\n      postStart:\n"
+          "        exec:\n          command: [touch, /tmp/started]\n")
+    c.kubectl("wait", "--for=condition=Ready", "pod/hooks", "--timeout=30s")
+    wait_for(lambda: c.kubectl("exec", "hooks", "--", "ls", "/tmp/started", check=False).returncode == 0,
+             what="postStart hook ran")
+    apply(c, tmp_path, "badhook", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: badhook\nspec:\n  containers:\n"
+          "  - name: c\n    image: busybox\n    command: [sleep, infinity]\n    lifecycle:\n      postStart:\n"
+          "        exec:\n          command: [sh, -c, 'exit 2']\n")
+    wait_for(lambda: "FailedPostStartHook" in c.kubectl("describe", "pod", "badhook").stdout, what="hook failure")
+    c.kubectl("delete", "pod", "hooks", "badhook", "--grace-period=0", "--force")

@@ -309,6 +309,7 @@ class PodWorker:
                     c.restart_count += 1
                 await self._backoff(c)
                 continue
+            await self._post_start(c)
             self._start_probes(c)
             restart = asyncio.ensure_future(c.restart_requested.wait())
             exited = asyncio.ensure_future(proc.wait())
@@ -331,6 +332,22 @@ class PodWorker:
             if code == 0 and restart not in done:
                 c.backoff = BACKOFF_START
             await self._backoff(c)
+
+    async def _post_start(self, c: ContainerState) -> None:
+        """A postStart exec hook runs right after the start; if it fails the container is killed
+        (and restarted per restartPolicy), as the kubelet does."""
+        hook = ((c.spec.get("lifecycle") or {}).get("postStart") or {}).get("exec")
+        if not hook:
+            return
+        try:
+            code, output = await self._exec_runner(list(hook.get("command") or []), 30.0)
+        except asyncio.TimeoutError:
+            code, output = -1, "timed out"
+        if code != 0:
+            field_path = f"spec.containers{{{c.name}}}"
+            self.recorder.record(self.pod, "Warning", "FailedPostStartHook",
+                                 f"PostStartHook failed: exited with {code}: {output.strip()}", field_path)
+            c.restart_requested.set()
 
     # -- probes ----------------------------------------------------------------------------
 
