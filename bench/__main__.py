@@ -212,6 +212,48 @@ def bench_pods() -> None:
     asyncio.run(_pods())
 
 
+def _wrk(url: str, *, close: bool, seconds: int = 5) -> float:
+    argv = ["wrk", "-t2", "-c64", f"-d{seconds}s", url]
+    if close:
+        argv[1:1] = ["-H", "Connection: close"]
+    out = subprocess.run(argv, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(f"wrk said: {out}")
+
+
+def bench_service() -> None:
+    """Requests/s through a ClusterIP vs straight to a pod (two identical kubia pods on node-1,
+    so the direct and the service path use different addresses: see the PAWS note), from the
+    host, keep-alive and a new connection per request; median of 3 interleaved rounds."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import start_cluster, stop_cluster
+
+    with tempfile.TemporaryDirectory() as d:
+        c = start_cluster(Path(d), "--nodes", "2")
+        try:
+            for name in ("direct", "behind"):
+                c.kubectl("run", name, "--image=luksa/kubia", f"--labels=bench={name}",
+                          "--overrides", '{"spec":{"nodeName":"node-1"}}')
+            c.kubectl("expose", "pod", "behind", "--name", "bench", "--port", "80", "--target-port", "8080")
+            c.kubectl("wait", "--for=condition=Ready", "pod/direct", "pod/behind", "--timeout=30s")
+            direct_ip = c.kubectl("get", "pod", "direct", "-o", "jsonpath={.status.podIP}").stdout
+            svc_ip = c.kubectl("get", "svc", "bench", "-o", "jsonpath={.spec.clusterIP}").stdout
+            time.sleep(1)
+            for close in (False, True):
+                direct, service = [], []
+                for _ in range(3):
+                    direct.append(_wrk(f"http://{direct_ip}:8080/", close=close))
+                    service.append(_wrk(f"http://{svc_ip}/", close=close))
+                d_med, s_med = statistics.median(direct), statistics.median(service)
+                mode = "new connection per request" if close else "keep-alive"
+                print(f"service: {mode}: ClusterIP {s_med:.0f} req/s, direct to a pod {d_med:.0f} req/s, "
+                      f"ratio {s_med / d_med:.2f}")
+        finally:
+            stop_cluster(c)
+
+
 def main() -> None:
     names = sys.argv[1:] or ["startup", "api", "pods"]
     for name in names:
