@@ -19,6 +19,7 @@ from kubeloop.api import errors
 from kubeloop.api.registry import ResourceType
 
 from .rest import Client
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,8 @@ class Informer:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"informer-{self.resource.plural}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def _notify(self, key: str, old: Obj | None, new: Obj | None) -> None:
         for handler in self._handlers:

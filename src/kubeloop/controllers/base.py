@@ -14,6 +14,7 @@ from typing import Any
 from kubeloop.api import errors
 from kubeloop.client.factory import InformerFactory
 from kubeloop.client.rest import Client
+from kubeloop.client.tasks import cancel_and_wait
 from kubeloop.client.workqueue import WorkQueue, run_workers
 
 Obj = dict[str, Any]
@@ -55,12 +56,7 @@ class Controller:
 
     async def stop(self) -> None:
         self.queue.shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
 
 def split_key(key: str) -> tuple[str, str]:

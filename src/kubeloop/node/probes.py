@@ -17,6 +17,8 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
+from kubeloop.client.tasks import cancel_and_wait
+
 Obj = dict[str, Any]
 ExecRunner = Callable[[list[str], float], Awaitable[tuple[int, str]]]  # argv, timeout -> (exit code, output)
 ResultCallback = Callable[[str, bool, str], None]  # (kind, healthy, message on failure)
@@ -104,12 +106,7 @@ class ProbeWorker:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"probe-{self.kind}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         p = self.probe

@@ -61,6 +61,7 @@ from typing import Any, Iterable, Mapping
 
 from kubeloop.api.registry import by_plural
 from kubeloop.client.informer import Informer
+from kubeloop.client.tasks import cancel_and_wait
 
 from .model import (EndpointInfo, ServicePortInfo, endpoints_for, local_endpoints, service_ports,
                     slice_service_key)
@@ -208,12 +209,7 @@ class Proxier:
     async def stop(self, delete_rules: bool = True) -> None:
         """Stop syncing; delete the table unless ``delete_rules`` is False."""
         for task in (self._task, self._health_task):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+            await cancel_and_wait(task)
         self._task = self._health_task = None
         for plural in self._own_informers:
             await self.informers[plural].stop()
