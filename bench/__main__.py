@@ -203,6 +203,21 @@ async def _pods() -> None:
             print(f"pods: memory per kubia pod (pause + kubia processes) {sum(rss) / 50 / 1024:.1f} MB")
             for i in range(50):
                 await client.delete(pods, "default", f"bench-{i}", gracePeriodSeconds=0)
+            # An RC scaled 0 -> 100: time until all 100 pods are Ready.
+            rcs = by_plural("replicationcontrollers")
+            await client.create(rcs, "default", {"metadata": {"name": "scale"}, "spec": {
+                "replicas": 0, "selector": {"app": "scale"}, "template": {
+                    "metadata": {"labels": {"app": "scale"}},
+                    "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}})
+            t = time.perf_counter()
+            await client.patch(rcs, "default", "scale", {"spec": {"replicas": 100}})
+            while True:
+                rc = await client.get(rcs, "default", "scale")
+                if (rc.get("status") or {}).get("readyReplicas") == 100:
+                    break
+                await asyncio.sleep(0.05)
+            print(f"pods: RC scaled 0 -> 100, all Ready in {time.perf_counter() - t:.1f} s")
+            await client.delete(rcs, "default", "scale")
         finally:
             await client.close()
             stop_cluster(cluster)
