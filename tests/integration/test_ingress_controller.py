@@ -280,7 +280,8 @@ async def test_i1_two_hosts_two_paths_three_services(env: Env) -> None:
 
     await until(addressed)
     table = await env.kubectl("get", "ingress", "kubia")
-    assert re.search(r"kubia\s+<none>\s+kubia.example.com,foo.example.com\s+172.30.0.200\s+80\s", table), table
+    # Created without a class, the Ingress got the default IngressClass (DefaultIngressClass admission).
+    assert re.search(r"kubia\s+kubeloop\s+kubia.example.com,foo.example.com\s+172.30.0.200\s+80\s", table), table
     items, _ = await env.client.list(ING, "default")
     assert hosts_lines(items, "172.30.0.200") == ["172.30.0.200\tfoo.example.com", "172.30.0.200\tkubia.example.com"]
 

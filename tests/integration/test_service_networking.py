@@ -343,7 +343,7 @@ def test_i1_i3_ingress_hosts_and_paths_to_services(c, kubia, tmp_path):
     address = wait_for(lambda: c.kubectl("get", "ingress", "kubia", "-o",
                                          "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, what="ADDRESS")
     row = c.kubectl("get", "ingress", "kubia").stdout.splitlines()[1].split()
-    assert row[2:4] == ["kubia.example.com,bar.example.com", address]
+    assert row[1:4] == ["kubeloop", "kubia.example.com,bar.example.com", address]
     # I3: host -> rule -> service endpoints -> a pod, which says who answered.
     for host, path in (("kubia.example.com", "/kubia"), ("kubia.example.com", "/foo"), ("bar.example.com", "/")):
         out = wait_for(lambda host=host, path=path: curl_host(host, address, f"http://{host}{path}").stdout,

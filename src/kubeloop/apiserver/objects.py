@@ -136,6 +136,8 @@ class ObjectStore:
         if resource.kind == "Pod":
             status = obj.get("status") or {}
             obj["status"] = {"phase": status.get("phase") or "Pending", **{k: v for k, v in status.items() if k != "phase"}}
+        if resource.kind == "Ingress":
+            self._default_ingress_class(obj)
         if not meta.get("name"):
             # Validation reports the missing name with Kubernetes' wording.
             self.admission.admit_create(resource, obj, dry_run=True)
@@ -150,6 +152,19 @@ class ObjectStore:
         except BaseException:
             self.admission.release(resource, obj)
             raise
+
+    def _default_ingress_class(self, obj: Obj) -> None:
+        """The DefaultIngressClass admission plugin: an Ingress created without a class gets the
+        IngressClass marked `ingressclass.kubernetes.io/is-default-class: "true"` (if exactly one)."""
+        spec = obj.setdefault("spec", {})
+        annotations = obj["metadata"].get("annotations") or {}
+        if spec.get("ingressClassName") or "kubernetes.io/ingress.class" in annotations:
+            return
+        defaults = [c["metadata"]["name"] for c in self.backend.list_now(storage_prefix(by_plural("ingressclasses")))
+                    if (c["metadata"].get("annotations") or {}).get("ingressclass.kubernetes.io/is-default-class")
+                    == "true"]
+        if len(defaults) == 1:
+            spec["ingressClassName"] = defaults[0]
 
     async def _check_namespace_open(self, namespace: str) -> None:
         ns = await self.backend.get(storage_key(by_plural("namespaces"), "", namespace))

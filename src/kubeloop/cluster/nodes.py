@@ -116,7 +116,7 @@ class NodeSet:
             if graceful:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(proc.wait(), 20)
+                    await asyncio.wait_for(proc.wait(), 10)
                 except asyncio.TimeoutError:
                     pass
             if proc.returncode is None:

@@ -89,6 +89,7 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self.proxier: Any = None
+        self._stopping = False
 
     # -- node object -------------------------------------------------------------------------
 
@@ -194,6 +195,8 @@ class NodeAgent:
                 await self._stop_worker(key, 0)
             return
         meta = pod["metadata"]
+        if self._stopping:
+            return  # the node is going down: start nothing new
         if meta.get("deletionTimestamp"):
             if worker is not None:
                 await self._stop_worker(key, float(meta.get("deletionGracePeriodSeconds") or 0))
@@ -278,6 +281,7 @@ class NodeAgent:
 
     async def stop(self) -> None:
         """Stop every pod (their processes die with the node) and the agent itself."""
+        self._stopping = True
         self.queue.shutdown()
         for t in self._tasks:
             t.cancel()
@@ -289,7 +293,10 @@ class NodeAgent:
             await self._runner.cleanup()
         await self.pods.stop()
         await self.services.stop()
-        await self.recorder.flush()
+        try:  # events are diagnostics: never let them hold up a shutdown
+            await asyncio.wait_for(self.recorder.flush(), 2.0)
+        except asyncio.TimeoutError:
+            log.warning("gave up flushing events at shutdown")
         await self.client.close()
 
 
