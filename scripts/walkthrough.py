@@ -64,7 +64,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "sleep 1; kubectl get svc kubia-loadbalancer",
       "curl -s http://{LB_IP}",
       "kubeloop node stop node-2",
-      "sleep 45; kubectl get nodes",
+      "sleep {GRACE_WAIT}; kubectl get nodes",
       "for i in 1 2 3; do curl -s http://{LB_IP}; done",
       "curl -s -m 3 http://172.30.0.11:{LB_PORT} || echo \"node-2: no answer\"",
       "kubeloop node start node-2",
@@ -170,7 +170,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
 ]
 
 
-def main() -> None:
+PLACEHOLDERS = ("POD1", "NEWEST", "KUBIA_IP", "SPREAD_IP", "LB_IP", "LB_PORT", "ING_IP")
+Transcript = list[tuple[str, str, list[tuple[str, str]]]]  # (title, text, [(command, output)])
+
+
+def run(grace: int = 40) -> Transcript:
+    """Start a kubeloop, run every section's commands, return what each printed."""
     # Names outside the cluster go to a stand-in resolver on loopback (it answers NXDOMAIN),
     # never to the machine's own resolver.
     import asyncio
@@ -182,7 +187,8 @@ def main() -> None:
     threading.Thread(target=loop.run_forever, daemon=True).start()
     upstream = asyncio.run_coroutine_threadsafe(StaticUpstream().start(), loop).result(10)
     data = Path(tempfile.mkdtemp(prefix="kubeloop-walkthrough-"))
-    cluster = start_cluster(data, "--nodes", "2", "--dns-upstream", upstream.address)
+    cluster = start_cluster(data, "--nodes", "2", "--dns-upstream", upstream.address,
+                            "--node-monitor-grace-period", str(grace))
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
            "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     kubeloop_wrapper = data / "bin" / "kubeloop"
@@ -208,21 +214,30 @@ def main() -> None:
         }
         return sh(queries[name])
 
-    out = [INTRO]
+    transcript: Transcript = []
     try:
         for title, text, commands in SECTIONS:
-            out.append(f"\n## {title}\n\n{text}\n")
+            steps: list[tuple[str, str]] = []
             for template in commands:
-                values = {k: lookup(k) for k in ("POD1", "NEWEST", "KUBIA_IP", "SPREAD_IP", "LB_IP", "LB_PORT", "ING_IP")
-                          if "{" + k + "}" in template}
-                cmd = template.format(**values)
-                result = sh(cmd)
-                shown = "\n".join(line for line in cmd.splitlines())
-                out.append(f"```\n$ {shown}\n{result}\n```\n" if result else f"```\n$ {shown}\n```\n")
+                values = {k: lookup(k) for k in PLACEHOLDERS if "{" + k + "}" in template}
+                cmd = template.format(GRACE_WAIT=grace + 5, **values)
+                steps.append((cmd, sh(cmd)))
                 time.sleep(0.2)
+            transcript.append((title, text, steps))
     finally:
         sh("pkill -f 'http.server 8000 --bind 172.30.0.1'")
         stop_cluster(cluster)
+        asyncio.run_coroutine_threadsafe(upstream.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    return transcript
+
+
+def main() -> None:
+    out = [INTRO]
+    for title, text, steps in run():
+        out.append(f"\n## {title}\n\n{text}\n")
+        for cmd, result in steps:
+            out.append(f"```\n$ {cmd}\n{result}\n```\n" if result else f"```\n$ {cmd}\n```\n")
     print("\n".join(out))
 
 
