@@ -85,11 +85,18 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "kubectl exec {POD1} -- hostname --fqdn",
       "kubectl -n kube-system get configmap coredns -o jsonpath='{{.data.Corefile}}'"]),
     ("S7. The extra hop and the client address",
-     "With `externalTrafficPolicy: Cluster` (the default) a node port forwards to pods on any "
-     "node and the pod sees a node's address; with `Local` only nodes with a local pod answer "
-     "and the pod sees the real client. kubia logs nothing per request, so this shows where "
-     "the answers come from; tests/integration/test_service_networking.py shows the addresses.",
-     ["kubectl apply -f examples/kubia-nodeport-local.yaml",
+     "`whoami` runs on node-1 and answers with the client address it sees. Through node-2 with "
+     "`externalTrafficPolicy: Cluster` (the default) the request takes an extra hop to node-1 "
+     "and is masqueraded: the pod sees a node's address, not yours (the host is 172.30.0.1). "
+     "With `Local`, only the node that has the pod answers, and the pod sees the real client. "
+     "The same split shows with kubia: through node-1's Cluster port the answers come from pods "
+     "on both nodes, through its Local port only from node-1's.",
+     ["kubectl apply -f examples/whoami.yaml",
+      "kubectl wait --for=condition=Ready pod/whoami --timeout=30s; sleep 1",
+      "curl -s http://172.30.0.11:30201",
+      "curl -s http://172.30.0.10:30202",
+      "curl -s -m 3 http://172.30.0.11:30202 || echo \"node-2 has no whoami pod: no answer\"",
+      "kubectl apply -f examples/kubia-nodeport-local.yaml",
       "kubectl get pods -o wide -l app=kubia",
       "for i in 1 2 3 4; do curl -s http://172.30.0.10:30123; done",
       "for i in 1 2 3 4; do curl -s http://172.30.0.10:30124; done"]),

@@ -87,8 +87,13 @@ def test_s6_dns(tour):
     assert "kubernetes cluster.local" in output(steps, "configmap coredns")
 
 
-def test_s7_local_policy_stays_on_node_1(tour):
-    local = answers(output(tour["S7"], ":30124"))
+def test_s7_extra_hop_and_client_address(tour):
+    steps = tour["S7"]
+    cluster = output(steps, "172.30.0.11:30201")
+    assert cluster.startswith("client address seen by the pod: ") and not cluster.endswith(" 172.30.0.1")
+    assert output(steps, "172.30.0.10:30202") == "client address seen by the pod: 172.30.0.1"
+    assert output(steps, "172.30.0.11:30202") == "node-2 has no whoami pod: no answer"
+    local = answers(output(steps, ":30124"))
     assert len(local) == 4 and len(set(local)) == 1
 
 
