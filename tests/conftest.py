@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -49,6 +49,13 @@ spec:
 
 def rc_manifest(name: str, replicas: int, *, pod_spec: str = "", container: str = "") -> str:
     return RC_TEMPLATE.format(name=name, replicas=replicas, pod_spec=pod_spec, container=container)
+
+
+def apply_manifest(kubectl: Callable[..., Any], tmp_path: Path, name: str, text: str) -> None:
+    """Write a manifest to tmp_path/<name>.yaml and `kubectl apply -f` it, as a user would."""
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(text)
+    kubectl("apply", "-f", str(f))
 
 
 def wait_for(fn, timeout: float = 30.0, what: str = "condition"):

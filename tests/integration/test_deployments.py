@@ -13,12 +13,11 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import RunningCluster, require, start_cluster, stop_cluster, wait_for
+from conftest import RunningCluster, apply_manifest, require, start_cluster, stop_cluster, wait_for
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -44,11 +43,6 @@ spec:
         image: {image}
 """
 
-
-def apply(kubectl, tmp_path: Path, name: str, text: str) -> None:
-    f = tmp_path / f"{name}.yaml"
-    f.write_text(text)
-    kubectl("apply", "-f", str(f))
 
 
 def get(kubectl, *args: str) -> dict:
@@ -198,7 +192,7 @@ def test_change_cause_pause_and_resume(kubectl):
 
 
 def test_recreate_restart_and_history_limit(kubectl, tmp_path):
-    apply(kubectl, tmp_path, "rec", deployment_yaml("rec", 2, strategy="  strategy:\n    type: Recreate\n",
+    apply_manifest(kubectl, tmp_path, "rec", deployment_yaml("rec", 2, strategy="  strategy:\n    type: Recreate\n",
                                                       spec="  revisionHistoryLimit: 1\n"))
     wait_for(lambda: len(pods_of(kubectl, "rec")) == 2, what="2 pods")
     (first,) = replicasets(kubectl, "rec")
@@ -228,7 +222,7 @@ def test_recreate_restart_and_history_limit(kubectl, tmp_path):
 
 
 def test_progress_deadline_exceeded(kubectl, tmp_path):
-    apply(kubectl, tmp_path, "slow", deployment_yaml("slow", 1, spec="  progressDeadlineSeconds: 1\n"))
+    apply_manifest(kubectl, tmp_path, "slow", deployment_yaml("slow", 1, spec="  progressDeadlineSeconds: 1\n"))
     out = kubectl("rollout", "status", "deployment/slow", "--timeout=20s", check=False)
     assert out.returncode != 0 and 'deployment "slow" exceeded its progress deadline' in out.stderr
     cond = next(c for c in get(kubectl, "deployment", "slow")["status"]["conditions"] if c["type"] == "Progressing")
@@ -237,12 +231,12 @@ def test_progress_deadline_exceeded(kubectl, tmp_path):
 
 
 def test_orphaned_replicaset_is_adopted_by_a_new_deployment(kubectl, tmp_path):
-    apply(kubectl, tmp_path, "adopt", deployment_yaml("adopt", 2))
+    apply_manifest(kubectl, tmp_path, "adopt", deployment_yaml("adopt", 2))
     wait_for(lambda: len(pods_of(kubectl, "adopt")) == 2, what="2 pods")
     (name,) = replicasets(kubectl, "adopt")
     kubectl("delete", "deployment", "adopt", "--cascade=orphan")
     wait_for(lambda: not replicasets(kubectl, "adopt")[name]["metadata"].get("ownerReferences"), what="orphaned")
-    apply(kubectl, tmp_path, "adopt", deployment_yaml("adopt", 2))
+    apply_manifest(kubectl, tmp_path, "adopt", deployment_yaml("adopt", 2))
     uid = get(kubectl, "deployment", "adopt")["metadata"]["uid"]
     rs = wait_for(lambda: (lambda r: r["metadata"].get("ownerReferences") and r)(replicasets(kubectl, "adopt")[name]),
                   what="adopted")

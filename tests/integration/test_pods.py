@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import RunningCluster, rc_manifest, require, start_cluster, stop_cluster, wait_for
+from conftest import RunningCluster, apply_manifest, rc_manifest, require, start_cluster, stop_cluster, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -55,11 +55,6 @@ def ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 
-def apply(c: RunningCluster, tmp_path: Path, name: str, text: str) -> None:
-    f = tmp_path / f"{name}.yaml"
-    f.write_text(text)
-    c.kubectl("apply", "-f", str(f))
-
 
 def test_nodes_register_ready(nodes_cluster):
     out = nodes_cluster.kubectl("get", "nodes", "-o", "wide").stdout.splitlines()
@@ -69,7 +64,7 @@ def test_nodes_register_ready(nodes_cluster):
 
 def test_rc_pods_run_on_both_nodes_and_answer_with_their_names(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "kubia", rc_manifest("kubia", 3))
+    apply_manifest(c.kubectl, tmp_path, "kubia", rc_manifest("kubia", 3))
     running = wait_for(lambda: (lambda ps: len(ps) == 3 and all(ready(p) for p in ps) and ps)(pods(c, "app=kubia")),
                        what="3 ready kubia pods")
     assert {p["spec"]["nodeName"] for p in running} == {"node-1", "node-2"}
@@ -92,7 +87,7 @@ def test_rc_pods_run_on_both_nodes_and_answer_with_their_names(nodes_cluster, tm
 
 def test_exec_env_resolv_conf_logs(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "ex", rc_manifest("ex", 1))
+    apply_manifest(c.kubectl, tmp_path, "ex", rc_manifest("ex", 1))
     pod = wait_for(lambda: (lambda ps: ps and ready(ps[0]) and ps[0])(pods(c, "app=ex")), what="ex pod")
     name = pod["metadata"]["name"]
     assert c.kubectl("exec", name, "--", "hostname").stdout.strip() == name
@@ -117,9 +112,9 @@ def test_service_env_for_pods_created_after_the_service(nodes_cluster, tmp_path)
     c = nodes_cluster
     svc = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: envsvc\nspec:\n  selector:\n    app: envsvc\n"
            "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n")
-    apply(c, tmp_path, "envsvc-svc", svc)
+    apply_manifest(c.kubectl, tmp_path, "envsvc-svc", svc)
     ip = c.kubectl("get", "svc", "envsvc", "-o", "jsonpath={.spec.clusterIP}").stdout
-    apply(c, tmp_path, "envsvc", rc_manifest("envsvc", 1))
+    apply_manifest(c.kubectl, tmp_path, "envsvc", rc_manifest("envsvc", 1))
     pod = wait_for(lambda: (lambda ps: ps and ready(ps[0]) and ps[0])(pods(c, "app=envsvc")), what="pod")
     env = c.kubectl("exec", pod["metadata"]["name"], "--", "env").stdout.splitlines()
     for expected in (f"ENVSVC_SERVICE_HOST={ip}", "ENVSVC_SERVICE_PORT=80", "ENVSVC_SERVICE_PORT_HTTP=80",
@@ -129,7 +124,7 @@ def test_service_env_for_pods_created_after_the_service(nodes_cluster, tmp_path)
 
 def test_readiness_probe_only_touched_pod_becomes_ready(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "rdy", rc_manifest("rdy", 3, container=READINESS))
+    apply_manifest(c.kubectl, tmp_path, "rdy", rc_manifest("rdy", 3, container=READINESS))
     running = wait_for(lambda: (lambda ps: len(ps) == 3 and all(p["status"].get("phase") == "Running" for p in ps)
                                 and ps)(pods(c, "app=rdy")), what="3 running pods")
     time.sleep(2.5)  # several probe periods
@@ -150,7 +145,7 @@ def test_liveness_probe_restarts_container(nodes_cluster, tmp_path):
     pod = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: unhealthy\nspec:\n  containers:\n"
            "  - name: kubia\n    image: luksa/kubia-unhealthy\n    livenessProbe:\n      periodSeconds: 1\n"
            "      failureThreshold: 1\n      httpGet:\n        path: /\n        port: 8080\n")
-    apply(c, tmp_path, "unhealthy", pod)
+    apply_manifest(c.kubectl, tmp_path, "unhealthy", pod)
     wait_for(lambda: json.loads(c.kubectl("get", "pod", "unhealthy", "-o", "json").stdout)["status"]
              .get("containerStatuses", [{}])[0].get("restartCount", 0) >= 1, timeout=40, what="a restart")
     desc = c.kubectl("describe", "pod", "unhealthy").stdout
@@ -160,13 +155,13 @@ def test_liveness_probe_restarts_container(nodes_cluster, tmp_path):
 
 def test_crash_loop_backoff_and_missing_image(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "crash", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crash\nspec:\n  containers:\n"
+    apply_manifest(c.kubectl, tmp_path, "crash", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crash\nspec:\n  containers:\n"
           "  - name: c\n    image: busybox\n    command: [sh, -c, 'echo dying; exit 1']\n")
     wait_for(lambda: "CrashLoopBackOff" in c.kubectl("get", "pod", "crash").stdout, what="CrashLoopBackOff")
     status = json.loads(c.kubectl("get", "pod", "crash", "-o", "json").stdout)["status"]["containerStatuses"][0]
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert "dying" in c.kubectl("logs", "crash", "--previous").stdout
-    apply(c, tmp_path, "noimage", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: noimage\nspec:\n  containers:\n"
+    apply_manifest(c.kubectl, tmp_path, "noimage", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: noimage\nspec:\n  containers:\n"
           "  - name: c\n    image: nginx:1.25\n")
     wait_for(lambda: any(s in c.kubectl("get", "pod", "noimage").stdout for s in ("ErrImagePull", "ImagePullBackOff")),
              what="image pull error")
@@ -204,10 +199,10 @@ def test_node_stop_marks_node_not_ready_and_start_recovers(nodes_cluster):
 def test_endpoints_follow_pods_and_readiness(nodes_cluster, tmp_path):
     """E1: `kubectl get endpoints` and `describe svc` show the ready pods, kept current."""
     c = nodes_cluster
-    apply(c, tmp_path, "epr", rc_manifest("epr", 3, container=READINESS))
+    apply_manifest(c.kubectl, tmp_path, "epr", rc_manifest("epr", 3, container=READINESS))
     svc = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: epr\nspec:\n  selector:\n    app: epr\n"
            "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n")
-    apply(c, tmp_path, "epr-svc", svc)
+    apply_manifest(c.kubectl, tmp_path, "epr-svc", svc)
     running = wait_for(lambda: (lambda ps: len(ps) == 3 and all(p["status"].get("podIP") for p in ps) and ps)(
         pods(c, "app=epr")), what="3 epr pods with addresses")
     first = running[0]
@@ -238,10 +233,10 @@ def test_endpoints_follow_pods_and_readiness(nodes_cluster, tmp_path):
 def test_service_without_selector_uses_manual_endpoints(nodes_cluster, tmp_path):
     """E2: no endpoints until the user writes them; they are mirrored to an EndpointSlice."""
     c = nodes_cluster
-    apply(c, tmp_path, "ext-svc", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n"
+    apply_manifest(c.kubectl, tmp_path, "ext-svc", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n"
           "  ports:\n  - port: 80\n")
     assert c.kubectl("get", "endpoints", "external-service", check=False).returncode == 1
-    apply(c, tmp_path, "ext-ep", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: external-service\nsubsets:\n"
+    apply_manifest(c.kubectl, tmp_path, "ext-ep", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: external-service\nsubsets:\n"
           "  - addresses:\n    - ip: 172.30.0.1\n    ports:\n    - port: 18080\n")
     slices = wait_for(lambda: json.loads(c.kubectl(
         "get", "endpointslices", "-l", "kubernetes.io/service-name=external-service", "-o", "json").stdout)["items"],
@@ -257,13 +252,13 @@ def test_service_without_selector_uses_manual_endpoints(nodes_cluster, tmp_path)
 
 def test_lifecycle_hooks(nodes_cluster, tmp_path):
     c = nodes_cluster
-    apply(c, tmp_path, "hooks", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hooks\nspec:\n  containers:\n"
+    apply_manifest(c.kubectl, tmp_path, "hooks", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hooks\nspec:\n  containers:\n"
           "  - name: c\n    image: busybox\n    command: [sleep, infinity]\n    lifecycle:\n      postStart:\n"
           "        exec:\n          command: [touch, /tmp/started]\n")
     c.kubectl("wait", "--for=condition=Ready", "pod/hooks", "--timeout=30s")
     wait_for(lambda: c.kubectl("exec", "hooks", "--", "ls", "/tmp/started", check=False).returncode == 0,
              what="postStart hook ran")
-    apply(c, tmp_path, "badhook", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: badhook\nspec:\n  containers:\n"
+    apply_manifest(c.kubectl, tmp_path, "badhook", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: badhook\nspec:\n  containers:\n"
           "  - name: c\n    image: busybox\n    command: [sleep, infinity]\n    lifecycle:\n      postStart:\n"
           "        exec:\n          command: [sh, -c, 'exit 2']\n")
     wait_for(lambda: "FailedPostStartHook" in c.kubectl("describe", "pod", "badhook").stdout, what="hook failure")

@@ -15,12 +15,11 @@ import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import RunningCluster, rc_manifest, require, start_cluster, stop_cluster, wait_for
+from conftest import RunningCluster, apply_manifest, rc_manifest, require, start_cluster, stop_cluster, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -73,11 +72,6 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     assert "kubeloop" not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
 
 
-def apply(c: RunningCluster, tmp_path: Path, name: str, text: str) -> None:
-    f = tmp_path / f"{name}.yaml"
-    f.write_text(text)
-    c.kubectl("apply", "-f", str(f))
-
 
 def service(name: str, app: str, *, extra_spec: str = "", ports: str = "  - port: 80\n    targetPort: 8080\n") -> str:
     return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{extra_spec}"
@@ -110,7 +104,7 @@ def hits(fetch, n: int) -> collections.Counter[str]:
 @pytest.fixture(scope="module")
 def kubia(c: RunningCluster, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     tmp = tmp_path_factory.mktemp("kubia")
-    apply(c, tmp, "rc", rc_manifest("kubia", 3))
+    apply_manifest(c.kubectl, tmp, "rc", rc_manifest("kubia", 3))
     pods = ready_pods(c, "kubia", 3)
     names = [p["metadata"]["name"] for p in pods]
     for p in pods:  # ready once started: wait until each one listens
@@ -119,7 +113,7 @@ def kubia(c: RunningCluster, tmp_path_factory: pytest.TempPathFactory) -> list[s
 
 
 def test_s1_multi_port_service_with_client_ip_affinity(c, kubia, tmp_path):
-    apply(c, tmp_path, "svc", service("kubia", "kubia", extra_spec="  sessionAffinity: ClientIP\n",
+    apply_manifest(c.kubectl, tmp_path, "svc", service("kubia", "kubia", extra_spec="  sessionAffinity: ClientIP\n",
                                       ports="  - name: http\n    port: 80\n    targetPort: 8080\n"
                                             "  - name: https\n    port: 443\n    targetPort: 8443\n"))
     row = c.kubectl("get", "svc", "kubia").stdout.splitlines()[1].split()
@@ -134,7 +128,7 @@ def test_s1_multi_port_service_with_client_ip_affinity(c, kubia, tmp_path):
 
 
 def test_s2_without_affinity_requests_spread(c, kubia, tmp_path):
-    apply(c, tmp_path, "spread", service("kubia-spread", "kubia"))
+    apply_manifest(c.kubectl, tmp_path, "spread", service("kubia-spread", "kubia"))
     ip = field(c, "kubia-spread", "{.spec.clusterIP}")
     wait_for(lambda: curl(f"http://{ip}"), what="service answering")
     seen = hits(lambda: c.kubectl("exec", kubia[0], "--", "curl", "-s", f"http://{ip}").stdout, 24)
@@ -142,7 +136,7 @@ def test_s2_without_affinity_requests_spread(c, kubia, tmp_path):
 
 
 def test_s3_node_port_on_every_node_address(c, kubia, tmp_path):
-    apply(c, tmp_path, "np", service("kubia-nodeport", "kubia", extra_spec="  type: NodePort\n",
+    apply_manifest(c.kubectl, tmp_path, "np", service("kubia-nodeport", "kubia", extra_spec="  type: NodePort\n",
                                      ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30123\n"))
     for node in NODE_ADDRESSES:
         assert wait_for(lambda node=node: curl(f"http://{node}:30123"), what=f"node port on {node}") \
@@ -150,7 +144,7 @@ def test_s3_node_port_on_every_node_address(c, kubia, tmp_path):
 
 
 def test_no_ready_endpoints_rejects_at_once(c, tmp_path):
-    apply(c, tmp_path, "empty", service("nobody", "nobody-home"))
+    apply_manifest(c.kubectl, tmp_path, "empty", service("nobody", "nobody-home"))
     ip = field(c, "nobody", "{.spec.clusterIP}")
     r = subprocess.run(["curl", "-s", "-m", "5", f"http://{ip}"], capture_output=True, text=True)
     assert r.returncode == 7  # connection refused, not a timeout (28)
@@ -172,10 +166,10 @@ def test_e2_selectorless_service_reaches_a_server_outside_the_cluster(c, tmp_pat
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
-        apply(c, tmp_path, "ext", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n"
+        apply_manifest(c.kubectl, tmp_path, "ext", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n"
               "  ports:\n  - port: 80\n")
         ip = field(c, "external-service", "{.spec.clusterIP}")
-        apply(c, tmp_path, "ext-ep", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: external-service\n"
+        apply_manifest(c.kubectl, tmp_path, "ext-ep", "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: external-service\n"
               f"subsets:\n  - addresses:\n    - ip: {HOST_BRIDGE}\n    ports:\n    - port: {port}\n")
         assert wait_for(lambda: curl(f"http://{ip}"), what="external endpoint") == "external server\n"
     finally:
@@ -185,8 +179,8 @@ def test_e2_selectorless_service_reaches_a_server_outside_the_cluster(c, tmp_pat
 def test_r1_r2_traffic_only_to_ready_pods(c, tmp_path):
     readiness = ("        readinessProbe:\n          periodSeconds: 1\n          exec:\n"
                  "            command: [ls, /var/ready]\n")
-    apply(c, tmp_path, "rrc", rc_manifest("gated", 3, container=readiness))
-    apply(c, tmp_path, "rsvc", service("gated", "gated"))
+    apply_manifest(c.kubectl, tmp_path, "rrc", rc_manifest("gated", 3, container=readiness))
+    apply_manifest(c.kubectl, tmp_path, "rsvc", service("gated", "gated"))
     ip = field(c, "gated", "{.spec.clusterIP}")
     pods = wait_for(lambda: (lambda items: len(items) == 3 and all(p["status"].get("phase") == "Running"
                                                                   for p in items) and items)(
@@ -200,11 +194,11 @@ def test_r1_r2_traffic_only_to_ready_pods(c, tmp_path):
 
 
 def test_s7_client_address_cluster_vs_local(c, tmp_path):
-    apply(c, tmp_path, "who", WHOAMI.format(name="whoami", python=sys.executable))
+    apply_manifest(c.kubectl, tmp_path, "who", WHOAMI.format(name="whoami", python=sys.executable))
     ready_pods(c, "whoami", 1)
-    apply(c, tmp_path, "who-cluster", service("who-cluster", "whoami", extra_spec="  type: NodePort\n",
+    apply_manifest(c.kubectl, tmp_path, "who-cluster", service("who-cluster", "whoami", extra_spec="  type: NodePort\n",
                                               ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30201\n"))
-    apply(c, tmp_path, "who-local", service("who-local", "whoami",
+    apply_manifest(c.kubectl, tmp_path, "who-local", service("who-local", "whoami",
                                             extra_spec="  type: NodePort\n  externalTrafficPolicy: Local\n",
                                             ports="  - port: 80\n    targetPort: 8080\n    nodePort: 30202\n"))
     # Cluster: reached through node-2 (an extra hop to node-1), the pod sees a node's address.
@@ -216,7 +210,7 @@ def test_s7_client_address_cluster_vs_local(c, tmp_path):
 
 
 def test_s4_load_balancer_survives_a_node_stop(c, kubia, tmp_path):
-    apply(c, tmp_path, "lb", service("kubia-lb", "kubia", extra_spec="  type: LoadBalancer\n"))
+    apply_manifest(c.kubectl, tmp_path, "lb", service("kubia-lb", "kubia", extra_spec="  type: LoadBalancer\n"))
     lb = wait_for(lambda: field(c, "kubia-lb", "{.status.loadBalancer.ingress[0].ip}"), what="EXTERNAL-IP")
     assert c.kubectl("get", "svc", "kubia-lb").stdout.splitlines()[1].split()[3] == lb
     node_port = field(c, "kubia-lb", "{.spec.ports[0].nodePort}")
@@ -241,7 +235,7 @@ def dnsutils(c: RunningCluster) -> str:
 
 
 def test_s6_discovery_through_dns(c, kubia, dnsutils, tmp_path):
-    apply(c, tmp_path, "dns-svc", service("kubia-dns", "kubia"))
+    apply_manifest(c.kubectl, tmp_path, "dns-svc", service("kubia-dns", "kubia"))
     ip = field(c, "kubia-dns", "{.spec.clusterIP}")
     for url in ("http://kubia-dns.default.svc.cluster.local", "http://kubia-dns.default", "http://kubia-dns"):
         out = wait_for(lambda url=url: c.kubectl("exec", dnsutils, "--", "curl", "-s", "-m", "3", url,
@@ -259,7 +253,7 @@ def test_s6_discovery_through_dns(c, kubia, dnsutils, tmp_path):
 
 
 def test_s8_s9_headless_service_returns_pod_addresses(c, kubia, dnsutils, tmp_path):
-    apply(c, tmp_path, "headless", service("kubia-headless", "kubia", extra_spec="  clusterIP: None\n"))
+    apply_manifest(c.kubectl, tmp_path, "headless", service("kubia-headless", "kubia", extra_spec="  clusterIP: None\n"))
     pod_ips = sorted(json.loads(c.kubectl("get", "pods", "-l", "app=kubia", "-o", "json").stdout)["items"][i]
                      ["status"]["podIP"] for i in range(3))
 
@@ -273,11 +267,11 @@ def test_s8_s9_headless_service_returns_pod_addresses(c, kubia, dnsutils, tmp_pa
     # A pod that is not ready is left out ... unless the service publishes not-ready addresses.
     readiness = ("        readinessProbe:\n          periodSeconds: 1\n          exec:\n"
                  "            command: [ls, /var/ready]\n")
-    apply(c, tmp_path, "unready", rc_manifest("unready", 1, container=readiness))
+    apply_manifest(c.kubectl, tmp_path, "unready", rc_manifest("unready", 1, container=readiness))
     unready = wait_for(lambda: (lambda items: items and items[0]["status"].get("podIP"))(
         json.loads(c.kubectl("get", "pods", "-l", "app=unready", "-o", "json").stdout)["items"]), what="pod IP")
-    apply(c, tmp_path, "h2", service("unready-headless", "unready", extra_spec="  clusterIP: None\n"))
-    apply(c, tmp_path, "h3", "apiVersion: v1\nkind: Service\nmetadata:\n  name: unready-tolerant\n  annotations:\n"
+    apply_manifest(c.kubectl, tmp_path, "h2", service("unready-headless", "unready", extra_spec="  clusterIP: None\n"))
+    apply_manifest(c.kubectl, tmp_path, "h3", "apiVersion: v1\nkind: Service\nmetadata:\n  name: unready-tolerant\n  annotations:\n"
           "    service.alpha.kubernetes.io/tolerate-unready-endpoints: \"true\"\nspec:\n  clusterIP: None\n"
           "  selector:\n    app: unready\n  ports:\n  - port: 80\n    targetPort: 8080\n")
     assert wait_for(lambda: addresses("unready-tolerant") == [unready], what="not-ready pod published")
@@ -285,7 +279,7 @@ def test_s8_s9_headless_service_returns_pod_addresses(c, kubia, dnsutils, tmp_pa
 
 
 def test_e3_external_name_is_a_cname(c, dnsutils, tmp_path):
-    apply(c, tmp_path, "extname", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-name\nspec:\n"
+    apply_manifest(c.kubectl, tmp_path, "extname", "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-name\nspec:\n"
           "  type: ExternalName\n  externalName: api.somecompany.com\n  ports:\n  - port: 80\n")
     out = wait_for(lambda: c.kubectl("exec", dnsutils, "--", "dig", "+short", "CNAME",
                                      "external-name.default.svc.cluster.local").stdout.strip(), what="CNAME")
@@ -337,9 +331,9 @@ def curl_host(host: str, address: str, url: str, *args: str) -> subprocess.Compl
 
 def test_i1_i3_ingress_hosts_and_paths_to_services(c, kubia, tmp_path):
     for name in ("foo", "bar"):
-        apply(c, tmp_path, name, service(name, "kubia"))
-    apply(c, tmp_path, "spread", service("kubia-spread", "kubia"))
-    apply(c, tmp_path, "ing", INGRESS.format(tls=""))
+        apply_manifest(c.kubectl, tmp_path, name, service(name, "kubia"))
+    apply_manifest(c.kubectl, tmp_path, "spread", service("kubia-spread", "kubia"))
+    apply_manifest(c.kubectl, tmp_path, "ing", INGRESS.format(tls=""))
     address = wait_for(lambda: c.kubectl("get", "ingress", "kubia", "-o",
                                          "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, what="ADDRESS")
     row = c.kubectl("get", "ingress", "kubia").stdout.splitlines()[1].split()
@@ -363,9 +357,9 @@ def test_i2_tls_with_a_secret_made_by_openssl(c, kubia, tmp_path):
                     "-subj", "/CN=kubia.example.com"], check=True, capture_output=True)
     c.kubectl("create", "secret", "tls", "tls-secret", f"--cert={cert}", f"--key={key}")
     for name in ("foo", "bar", "kubia-spread"):
-        apply(c, tmp_path, name, service(name, "kubia"))
+        apply_manifest(c.kubectl, tmp_path, name, service(name, "kubia"))
     tls = "  tls:\n  - hosts:\n    - kubia.example.com\n    secretName: tls-secret\n"
-    apply(c, tmp_path, "ing-tls", INGRESS.format(tls=tls))
+    apply_manifest(c.kubectl, tmp_path, "ing-tls", INGRESS.format(tls=tls))
     address = wait_for(lambda: c.kubectl("get", "ingress", "kubia", "-o",
                                          "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, what="ADDRESS")
 
