@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -179,10 +180,7 @@ def test_kubectl_run_dnsutils(nodes_cluster):
 
 def test_node_stop_marks_node_not_ready_and_start_recovers(nodes_cluster):
     c = nodes_cluster
-    kubeloop = [os.environ.get("PYTHON", "python3"), "-m", "kubeloop.cli", "--data-dir", str(c.data_dir)]
-    import sys
-
-    kubeloop[0] = sys.executable
+    kubeloop = [sys.executable, "-m", "kubeloop.cli", "--data-dir", str(c.data_dir)]
     subprocess.run([*kubeloop, "node", "stop", "node-2"], check=True, capture_output=True)
     wait_for(lambda: "node-2   NotReady" in c.kubectl("get", "nodes").stdout, timeout=30, what="node-2 NotReady")
     on_node2 = [p for p in pods(c, "app=kubia") if p["spec"]["nodeName"] == "node-2"]
@@ -194,6 +192,65 @@ def test_node_stop_marks_node_not_ready_and_start_recovers(nodes_cluster):
     subprocess.run([*kubeloop, "node", "start", "node-2"], check=True, capture_output=True)
     wait_for(lambda: "node-2   Ready" in c.kubectl("get", "nodes").stdout, timeout=30, what="node-2 Ready again")
     wait_for(lambda: all(ready(p) for p in pods(c, "app=kubia")), timeout=30, what="kubia pods ready again")
+
+
+TOLERATE_2S = """\
+      tolerations:
+      - key: node.kubernetes.io/unreachable
+        operator: Exists
+        effect: NoExecute
+        tolerationSeconds: 2
+"""
+
+
+def test_pods_on_a_dead_node_are_evicted_and_replaced(nodes_cluster, tmp_path):
+    """Taint-based eviction: every pod tolerates an unreachable node for 300 s by default;
+    these tolerate it for 2 s, so they are deleted 2 s after node-2 is tainted and their RC
+    replaces them on node-1. They stay Terminating until node-2's agent returns."""
+    c = nodes_cluster
+    kubeloop = [sys.executable, "-m", "kubeloop.cli", "--data-dir", str(c.data_dir)]
+    # Cordoned: the scheduler keeps new pods off node-1 (the unschedulable taint shows it).
+    c.kubectl("cordon", "node-1")
+    try:
+        wait_for(lambda: "node.kubernetes.io/unschedulable:NoSchedule" in c.kubectl("describe", "node", "node-1").stdout,
+                 what="unschedulable taint")
+        apply_manifest(c.kubectl, tmp_path, "evict", rc_manifest("evict", 2, pod_spec=TOLERATE_2S))
+        first = wait_for(lambda: (lambda ps: len(ps) == 2 and all(ready(p) for p in ps) and ps)(pods(c, "app=evict")),
+                         what="2 ready pods")
+    finally:
+        c.kubectl("uncordon", "node-1")
+    assert {p["spec"]["nodeName"] for p in first} == {"node-2"}
+    # Admission added the default 300 s toleration of not-ready, kept the pod's own for unreachable.
+    tolerations = {(t["key"], t.get("tolerationSeconds")) for t in first[0]["spec"]["tolerations"]}
+    assert tolerations == {("node.kubernetes.io/unreachable", 2), ("node.kubernetes.io/not-ready", 300)}
+    old = {p["metadata"]["name"] for p in first}
+    subprocess.run([*kubeloop, "node", "stop", "node-2"], check=True, capture_output=True)
+    try:
+        wait_for(lambda: "node.kubernetes.io/unreachable:NoExecute" in c.kubectl("describe", "node", "node-2").stdout,
+                 what="unreachable taint on node-2")
+
+        def replaced() -> list[dict] | None:
+            ps = pods(c, "app=evict")
+            new = [p for p in ps if p["metadata"]["name"] not in old]
+            return new if len(new) == 2 and all(ready(p) for p in new) else None
+        new = wait_for(replaced, timeout=40, what="2 replacement pods ready")
+        assert {p["spec"]["nodeName"] for p in new} == {"node-1"}
+        gone = [p for p in pods(c, "app=evict") if p["metadata"]["name"] in old]
+        for p in gone:
+            assert p["metadata"].get("deletionTimestamp")
+            target = next(x for x in p["status"]["conditions"] if x["type"] == "DisruptionTarget")
+            assert (target["status"], target["reason"]) == ("True", "DeletionByTaintManager")
+        events = c.kubectl("get", "events", "--field-selector", "reason=TaintManagerEviction").stdout
+        assert all(name in events for name in old)
+        assert "Terminating" in c.kubectl("get", "pods", "-l", "app=evict").stdout
+    finally:
+        subprocess.run([*kubeloop, "node", "start", "node-2"], check=True, capture_output=True)
+    wait_for(lambda: "node-2   Ready" in c.kubectl("get", "nodes").stdout, timeout=30, what="node-2 Ready again")
+    # node-2's agent finishes the deletions it missed.
+    wait_for(lambda: not old & {p["metadata"]["name"] for p in pods(c, "app=evict")}, timeout=30,
+             what="evicted pods removed")
+    assert "node.kubernetes.io/unreachable" not in c.kubectl("describe", "node", "node-2").stdout
+    c.kubectl("delete", "rc", "evict")
 
 
 def test_endpoints_follow_pods_and_readiness(nodes_cluster, tmp_path):

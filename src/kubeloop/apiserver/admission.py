@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from kubeloop.api import defaults, endpoints, services, validation
+from kubeloop.api import defaults, endpoints, services, taints, validation
 from kubeloop.api.errors import FieldError, Invalid
 from kubeloop.api.registry import ResourceType
 
@@ -52,6 +52,8 @@ class Admission:
     def admit_create(self, resource: ResourceType, obj: Obj, *, dry_run: bool = False) -> None:
         """Default, validate and (for Services) allocate; raises Invalid with field causes."""
         self.default(resource, obj)
+        if resource.kind == "Pod":
+            taints.default_tolerations(obj)  # DefaultTolerationSeconds admits creations only
         name = obj["metadata"].get("name", "")
         errs = self._errors(resource, obj, None)
         if errs:

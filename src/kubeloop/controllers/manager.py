@@ -20,12 +20,14 @@ def default_controllers(node_grace: float = 40.0, lb_pool: list[str] | None = No
     from .nodelifecycle import NodeLifecycle
     from .replication import ReplicationManager
     from .scheduler import Scheduler
+    from .taintevict import TaintEviction
 
     return [
         Scheduler,
         EndpointsController,
         lambda c, i: LoadBalancerController(c, i, lb_pool or default_pool("172.30.0.0/24")),
         lambda c, i: NodeLifecycle(c, i, node_grace),
+        TaintEviction,
         lambda c, i: ReplicationManager(c, i, "ReplicationController"),
         lambda c, i: ReplicationManager(c, i, "ReplicaSet"),
         DeploymentController,

@@ -2,9 +2,12 @@
 
 A node whose Lease in `kube-node-lease` has not been renewed for the grace period (40 s by
 default, `--node-monitor-grace-period`) gets every condition set to Unknown ("Kubelet
-stopped posting node status."), the `node.kubernetes.io/unreachable` taint, and its pods'
-Ready condition set to False, so that endpoints drop them. When the lease is renewed again
-the node agent reports Ready itself and the taint is removed.
+stopped posting node status."), the `node.kubernetes.io/unreachable` taints (NoSchedule and
+NoExecute), and its pods' Ready condition set to False, so that endpoints drop them. When the
+lease is renewed again the node agent reports Ready itself and the taints are removed. A node
+that reports Ready=False gets the `not-ready` taints instead, a cordoned one
+`node.kubernetes.io/unschedulable:NoSchedule`. What the NoExecute taints do to pods is
+TaintEviction's job (taintevict.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kubeloop.api import errors
+from kubeloop.api import taints as taints_api
 from kubeloop.api.pods import condition, set_condition
 from kubeloop.api.registry import by_plural
 from kubeloop.client.events import EventRecorder
@@ -21,7 +25,31 @@ from kubeloop.client.events import EventRecorder
 from .base import Controller
 
 Obj = dict[str, Any]
-UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
+def _taints_for(node: Obj, stale: bool) -> list[Obj]:
+    """The node's taints with the condition taints set from its state, as Kubernetes'
+    TaintNodesByCondition and taint-based eviction do: unreachable (no heartbeat) or
+    not-ready (the agent says NotReady) as NoSchedule and NoExecute, unschedulable
+    (cordoned) as NoSchedule. Other taints, and the time existing ones were added, are kept."""
+    taints = (node.get("spec") or {}).get("taints") or []
+    ready = condition(node, "Ready")
+    status = (ready or {}).get("status")
+    want: list[tuple[str, str]] = []
+    if stale or status == "Unknown":
+        want += [(taints_api.UNREACHABLE, "NoSchedule"), (taints_api.UNREACHABLE, "NoExecute")]
+    elif status == "False":
+        want += [(taints_api.NOT_READY, "NoSchedule"), (taints_api.NOT_READY, "NoExecute")]
+    if (node.get("spec") or {}).get("unschedulable"):
+        want.append((taints_api.UNSCHEDULABLE, "NoSchedule"))
+    managed = (taints_api.UNREACHABLE, taints_api.NOT_READY, taints_api.UNSCHEDULABLE)
+    out = [t for t in taints if t.get("key") not in managed or (t.get("key"), t.get("effect")) in want]
+    have = {(t.get("key"), t.get("effect")) for t in out}
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for key, effect in want:
+        if (key, effect) not in have:
+            out.append({"key": key, "effect": effect, **({"timeAdded": now} if effect == "NoExecute" else {})})
+    return out
 
 
 def _parse(ts: str | None) -> float:
@@ -75,18 +103,16 @@ class NodeLifecycle(Controller):
         ready = condition(node, "Ready")
         heartbeat = max(renewed, _parse((ready or {}).get("lastHeartbeatTime")))
         stale = datetime.now(timezone.utc).timestamp() - heartbeat > self.grace
-        taints = (node.get("spec") or {}).get("taints") or []
-        tainted = any(t.get("key") == UNREACHABLE for t in taints)
         if stale and (ready is None or ready.get("status") != "Unknown"):
             await self._mark_unknown(node)
             self.recorder.record(node, "Normal", "NodeNotReady", f"Node {key} status is now: NodeNotReady")
-        if stale and not tainted:
-            await self._taint(node, taints + [{"key": UNREACHABLE, "effect": "NoExecute",
-                                               "timeAdded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}])
+            return  # the update comes back through the informer; taints follow from it
+        taints = (node.get("spec") or {}).get("taints") or []
+        wanted = _taints_for(node, stale)
+        if wanted != taints:
+            await self._taint(node, wanted)
         if stale:
             await self._mark_pods_not_ready(key)
-        elif tainted and ready is not None and ready.get("status") == "True":
-            await self._taint(node, [t for t in taints if t.get("key") != UNREACHABLE])
 
     async def _mark_unknown(self, node: Obj) -> None:
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

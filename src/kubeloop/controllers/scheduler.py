@@ -1,7 +1,8 @@
 """Scheduler: binds pending pods to Ready nodes, spreading them by pod count.
 
 A pod with `spec.nodeName` set is already placed; others are bound (pods/binding) to the
-schedulable, Ready node that matches `nodeSelector` and runs the fewest pods (ties broken by
+schedulable, Ready node whose NoSchedule/NoExecute taints the pod tolerates, that matches
+`nodeSelector` and runs the fewest pods (ties broken by
 name, so placement is predictable). With no fit, the pod stays Pending with
 PodScheduled=False, reason Unschedulable and a message like Kubernetes' ("0/2 nodes are
 available: ..."), and is retried when nodes change.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from kubeloop.api import errors
+from kubeloop.api import errors, taints
 from kubeloop.api.pods import condition, is_terminal, set_condition
 from kubeloop.api.registry import by_plural
 from kubeloop.client.events import EventRecorder
@@ -78,19 +79,25 @@ class Scheduler(Controller):
         for node in self._assumed.values():
             if node in counts:
                 counts[node] += 1
+        tolerations = (pod.get("spec") or {}).get("tolerations") or []
         reasons: dict[str, int] = {}
         fits = []
         for n in nodes:
             labels = n["metadata"].get("labels") or {}
+            blocking = taints.untolerated((n.get("spec") or {}).get("taints") or [], tolerations,
+                                          ("NoSchedule", "NoExecute"))
             if not node_ready(n):
-                reasons["1 node(s) were not ready"] = reasons.get("1 node(s) were not ready", 0) + 1
+                reason = "1 node(s) were not ready"
             elif (n.get("spec") or {}).get("unschedulable"):
-                reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
+                reason = "node(s) were unschedulable"
+            elif blocking:
+                reason = f"node(s) had untolerated taint {taints.describe(blocking[0])}"
             elif any(labels.get(k) != v for k, v in selector.items()):
-                reasons["node(s) didn't match Pod's node affinity/selector"] = \
-                    reasons.get("node(s) didn't match Pod's node affinity/selector", 0) + 1
+                reason = "node(s) didn't match Pod's node affinity/selector"
             else:
                 fits.append(n)
+                continue
+            reasons[reason] = reasons.get(reason, 0) + 1
         if not fits:
             detail = ", ".join(f"{count} {text.split(' ', 1)[1] if text.startswith('1 ') else text}"
                                for text, count in sorted(reasons.items()))
