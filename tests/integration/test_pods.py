@@ -7,6 +7,7 @@ The module shares one cluster; each test uses its own objects.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -107,6 +108,69 @@ def test_exec_env_resolv_conf_logs(nodes_cluster, tmp_path):
     assert not Path("/var/mine").exists()
     ro = c.kubectl("exec", name, "--", "touch", "/usr/kubeloop-test", check=False)
     assert ro.returncode != 0 and not Path("/usr/kubeloop-test").exists()
+
+
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (.*)$")
+
+
+def test_logs_have_timestamps_and_since_is_exact(nodes_cluster):
+    c = nodes_cluster
+    c.kubectl("run", "ticker", "--image=busybox", "--restart=Never", "--",
+              "sh", "-c", "echo early; echo warn >&2; sleep 3; echo late; sleep infinity")
+    wait_for(lambda: "late" in c.kubectl("logs", "ticker").stdout, timeout=30, what="late line")
+    lines = c.kubectl("logs", "ticker", "--timestamps").stdout.splitlines()
+    matched = [TIMESTAMPED.match(line) for line in lines]
+    assert all(matched), lines
+    assert [m[1] for m in matched if m] == ["early", "warn", "late"]
+    # The lines are 3 s apart: --since=2s keeps only the late one.
+    assert c.kubectl("logs", "ticker", "--since=2s").stdout == "late\n"
+    c.kubectl("delete", "pod", "ticker", "--grace-period=0", "--force")
+
+
+def test_kubectl_run_interactive_and_attach(nodes_cluster):
+    """`kubectl run -i --rm` attaches to the container's stdin/stdout and deletes the pod after;
+    `kubectl attach` follows a running container's output."""
+    c = nodes_cluster
+    out = c.kubectl("run", "talk", "-i", "--rm", "--restart=Never", "--image=busybox", "--",
+                    "sh", "-c", "read x; echo got $x", input="hello\n", timeout=60)
+    assert "got hello" in out.stdout, out
+    wait_for(lambda: "talk" not in c.kubectl("get", "pods").stdout, what="talk pod deleted")
+    c.kubectl("run", "counter", "--image=busybox", "--restart=Never", "--",
+              "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    c.kubectl("wait", "--for=condition=Ready", "pod/counter", "--timeout=30s")
+    attached = subprocess.Popen(["kubectl", "--kubeconfig", str(c.kubeconfig), "attach", "counter"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = [attached.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+    finally:
+        attached.kill()
+        attached.wait()
+    numbers = [int(line.split()[1]) for line in seen]
+    assert numbers == list(range(numbers[0], numbers[0] + 3)), seen  # live, in order
+    c.kubectl("delete", "pod", "counter", "--grace-period=0", "--force")
+
+
+def test_kubectl_run_with_a_terminal(nodes_cluster):
+    """`kubectl run -it ... -- sh`: the container gets a terminal (tty: true), kubectl attaches
+    to it. `script` gives kubectl the terminal a user's shell would."""
+    c = nodes_cluster
+    require(shutil.which("script") is not None, "script (util-linux) is not installed")
+    command = (f"kubectl --kubeconfig {c.kubeconfig} run shell -it --rm --restart=Never --image=busybox -- "
+               "sh -c 'tty; read x; echo got-$x'")
+    proc = subprocess.Popen(["script", "-qfec", command, "/dev/null"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # Typed only once the container runs; its first output may be gone by then, as in Kubernetes.
+        wait_for(lambda: "Running" in c.kubectl("get", "pod", "shell", check=False).stdout, what="shell running")
+        time.sleep(1)
+        out, _ = proc.communicate(b"typed\r", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode(errors="replace")
+    assert "got-typed" in text, text
+    wait_for(lambda: "shell" not in c.kubectl("get", "pods").stdout, what="shell pod deleted")
 
 
 def test_service_env_for_pods_created_after_the_service(nodes_cluster, tmp_path):

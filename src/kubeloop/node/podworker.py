@@ -27,6 +27,7 @@ from kubeloop.client.events import EventRecorder
 from kubeloop.client.rest import Client
 
 from . import images
+from .containerio import Attachment, ContainerIO
 from .env import EnvError, container_env, expand
 from .probes import ProbeTarget, ProbeWorker
 from .runtime import Process, Runtime, Sandbox
@@ -53,6 +54,7 @@ class ContainerState:
     ready: bool = False
     started: bool = False
     process: Process | None = None
+    io: ContainerIO | None = None  # the running process's streams (log, attach, stdin)
     probes: list[ProbeWorker] = field(default_factory=list)
     backoff: float = BACKOFF_START
     started_at: float = 0.0
@@ -90,6 +92,7 @@ class PodWorker:
         self.start_time = now()
         self._status_dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()  # e.g. logs of exited containers draining
         self._stopping = False
         self._last_status: Obj | None = None
 
@@ -232,8 +235,6 @@ class PodWorker:
         if c.restart_count == 0 and not c.last_state:
             self.recorder.record(self.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine',
                                  f"spec.containers{{{c.name}}}")
-        log_path = self.state_dir / "logs" / c.name / f"{c.log_index}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         if not images.executable_exists(argv[0]) and not Path(argv[0]).is_absolute():
             message = (f'failed to create containerd task: exec: "{argv[0]}": executable file not found in $PATH')
             c.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": message,
@@ -241,15 +242,19 @@ class PodWorker:
             self.recorder.record(self.pod, "Warning", "Failed", f"Error: {message}", f"spec.containers{{{c.name}}}")
             self._mark_dirty()
             return None
+        io = ContainerIO(self.state_dir / "logs" / c.name / f"{c.log_index}.log", tty=bool(spec.get("tty")),
+                         stdin=bool(spec.get("stdin")), stdin_once=bool(spec.get("stdinOnce")))
         try:
-            proc = await self.sandbox.start_process(argv, env, spec.get("workingDir"), log_path)
+            proc = await self.sandbox.start_process(argv, env, spec.get("workingDir"), io.child_stdio, tty=io.tty)
         except Exception as e:
+            io.close()
             c.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": str(e),
                                       "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now()}}
             self.recorder.record(self.pod, "Warning", "Failed", f"Error: {e}", f"spec.containers{{{c.name}}}")
             self._mark_dirty()
             return None
-        c.process = proc
+        io.started()
+        c.process, c.io = proc, io
         c.started_at = time.monotonic()
         c.state = {"running": {"startedAt": now()}}
         self.recorder.record(self.pod, "Normal", "Created", f"Created container {c.name}", f"spec.containers{{{c.name}}}")
@@ -271,6 +276,9 @@ class PodWorker:
         c.state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": running.get("startedAt", now()),
                                   "finishedAt": now()}}
         c.process = None
+        if c.io is not None:  # the rest of its output still goes to this log
+            self._spawn(c.io.finish())
+            c.io = None
         c.ready = False
         c.started = False
         c.log_index += 1
@@ -424,6 +432,13 @@ class PodWorker:
             raise
         return code, output.decode("utf-8", "replace")
 
+    def attach(self, container: str, stdin: bool) -> Attachment:
+        """`kubectl attach`: the running container's output from now on, and its stdin."""
+        state = next((c for c in self.containers + self.init_containers if c.name == container), None)
+        if state is None or state.io is None:
+            raise errors.BadRequest(f"container {container} is not running")
+        return state.io.attach(stdin)
+
     async def exec(self, container: str, argv: list[str], tty: bool) -> asyncio.subprocess.Process:
         """`kubectl exec`: a command in the pod's namespaces with the container's environment."""
         if self.sandbox is None:
@@ -432,6 +447,11 @@ class PodWorker:
         env = dict(state.env) if state is not None and state.env else dict(BASE_ENV, HOSTNAME=self._hostname()[0])
         cwd = state.spec.get("workingDir") if state is not None else None
         return await self.sandbox.exec(argv, env, tty, cwd)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- status ----------------------------------------------------------------------------
 
@@ -543,6 +563,8 @@ class PodWorker:
                                      f"spec.containers{{{c.name}}}")
         stops = [c.process.stop(max(deadline - time.monotonic(), 0.0)) for c in self.containers if c.process]
         await asyncio.gather(*stops, return_exceptions=True)
+        await asyncio.gather(*(c.io.finish() for c in self.containers + self.init_containers if c.io),
+                             return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -167,7 +167,8 @@ class _PtyReaderProtocol(asyncio.StreamReaderProtocol):
 
 
 class PtyWriter:
-    """The writing side of a pty master, StreamWriter-like (write, drain, close).
+    """The writing side of a pty master (or of any pipe), StreamWriter-like (write, drain,
+    close); it owns the descriptor.
 
     Not a write-pipe transport: uvloop's polls a write pipe for readability and would eat
     the terminal's output from the same master."""
@@ -489,19 +490,31 @@ class PodSandbox:
         self._processes = {p for p in self._processes if p.returncode is None}
 
     async def start_process(self, argv: list[str], env: dict[str, str], cwd: str | None,
-                            stdout_path: Path) -> PodProcess:
-        """Run a container process in all the pod's namespaces; stdout+stderr appended to a file."""
+                            output: Path | tuple[int, int, int], tty: bool = False) -> PodProcess:
+        """Run a container process in all the pod's namespaces.
+
+        ``output`` is a file that gets stdout+stderr, or the (stdin, stdout, stderr)
+        descriptors the process gets (a ContainerIO's); ``tty`` makes the process a session
+        leader with its stdin as the controlling terminal (``tty: true`` containers)."""
         if not argv:
             raise SandboxError("empty command")
         full_env = {"PATH": DEFAULT_PATH, **env}
-        fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        if tty:
+            full_env.setdefault("TERM", "xterm")
+            argv = [_tool("setsid"), "-c", *argv]
+        if isinstance(output, Path):
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            stdio: tuple[int, int, int] = (asyncio.subprocess.DEVNULL, fd, fd)
+        else:
+            fd, stdio = -1, output
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._nsenter(cwd), *argv, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
+                *self._nsenter(cwd), *argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
                 env=full_env, start_new_session=True,
             )
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         self._track(proc)
         return PodProcess(proc, await _find_child(proc))
 

@@ -1,4 +1,4 @@
-"""The node agent's StreamingRuntime: exec, logs and port-forward over its PodWorkers."""
+"""The node agent's StreamingRuntime: exec, attach, logs and port-forward over its PodWorkers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubeloop.api.errors import BadRequest, NotFound
+
+from .containerio import Attachment
 
 if TYPE_CHECKING:
     from .agent import NodeAgent
@@ -62,8 +64,14 @@ class AgentStreamingRuntime:
         return proc
 
     async def attach(self, namespace: str, pod: str, container: str, *, tty: bool, stdin: bool,
-                     size: tuple[int, int] | None = None) -> _Exec:
-        raise BadRequest("kubeloop does not support attach yet; use kubectl logs -f or kubectl exec")
+                     size: tuple[int, int] | None = None) -> Attachment:
+        """The container's streams; a TTY and stdin only where its spec asked for them (kubectl
+        warns the user itself when it wants a TTY the container does not have)."""
+        await self.check_running(namespace, pod, container)
+        attachment = self._worker(namespace, pod).attach(container, stdin)
+        if size is not None and tty:
+            attachment.resize(*size)
+        return attachment
 
     def log_path(self, namespace: str, pod: str, container: str, previous: bool) -> Path:
         worker = self._worker(namespace, pod)
