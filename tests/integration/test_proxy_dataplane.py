@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -233,6 +234,44 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     assert leftovers(cfg) == []
 
 
+# -- helpers that read the rules ----------------------------------------------------------
+
+def _chains(listing: str) -> dict[str, str]:
+    """Chain name -> body, from ``nft list table``."""
+    return dict(re.findall(r"^\tchain (\S+) \{\n(.*?)^\t\}", listing, re.M | re.S))
+
+
+def _map_elements(listing: str, name: str) -> str:
+    found = re.search(r"^\tmap " + re.escape(name) + r" \{\n(.*?)^\t\}", listing, re.M | re.S)
+    return found.group(1) if found else ""
+
+
+def dnat_counts(listing: str, display: str, ip: str) -> list[int]:
+    """The connection counters of endpoint ``ip`` in the pick chains of service port ``display``
+    (their comment, e.g. "default/spread:http"): an endpoint map element per chain (the rule
+    ``numgen random mod N offset B map @endpoints-G`` picks keys B..B+N-1), or the DNAT
+    rules themselves (session affinity)."""
+    counts = []
+    for body in _chains(listing).values():
+        if not re.search(r'comment "' + re.escape(display) + r'( local)?"', body):
+            continue
+        counts += [int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ dnat to " + re.escape(ip) + ":", body)]
+        for mod, offset, emap in re.findall(r"numgen random mod (\d+)(?: offset (\d+))? map @(\S+)", body):
+            keys = range(int(offset or 0), int(offset or 0) + int(mod))
+            for key, n in re.findall(r"(\d+) counter packets (\d+) bytes \d+ : " + re.escape(ip) + r" \. \d+",
+                                     _map_elements(listing, emap)):
+                if int(key) in keys:
+                    counts.append(int(n))
+    return counts
+
+
+def dnat_targets(listing: str) -> set[str]:
+    """Every ``ip:port`` the table DNATs to (rules and endpoint map elements)."""
+    found = set(re.findall(r"dnat to ([\d.]+:\d+)", listing))
+    found |= {f"{ip}:{port}" for ip, port in re.findall(r": ([\d.]+) \. (\d+)", listing)}
+    return found
+
+
 # -- helpers that write API objects --------------------------------------------------------
 
 async def create_service(e: Env, name: str, ports: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
@@ -288,8 +327,7 @@ async def test_cluster_ip_spreads_over_pods_from_pods_and_nodes(env: Env) -> Non
         assert hits(results) == {"a1", "b1"}
     # Each endpoint chain counts its connections.
     listing = await Nft(e.nodes["b"].netns).list_table()
-    counted = [int(line.split("counter packets ")[1].split()[0]) for line in listing.splitlines()
-               if "counter packets" in line and ("dnat to " + e.pods["a1"].ip) in line]
+    counted = dnat_counts(listing, "default/spread:http", e.pods["a1"].ip)
     assert counted and counted[0] >= 5, listing
     # An unknown port of a cluster IP is refused at once, not dropped.
     (r,) = await requests(e.pods["ca"].netns, vip, 81, 1, timeout=3)
@@ -507,7 +545,7 @@ async def test_host_mode_load_balancer_survives_a_node_death(env: Env) -> None:
     results = await requests(ext, lb_ip, 80, 20)
     assert all(r["ok"] for r in results) and hits(results) == {"a1", "a2"}
     listing = await Nft(ext).list_table()
-    assert f"dnat to {e.nodes['b'].address}:{node_port}" in listing
+    assert f"{e.nodes['b'].address}:{node_port}" in dnat_targets(listing)
 
     # Node b dies: its agent (and proxier) stop, then its network disappears.
     await e.proxiers["b"].stop(delete_rules=False)

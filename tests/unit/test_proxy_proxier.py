@@ -93,14 +93,15 @@ async def test_first_sync_incremental_updates_and_stop(api: Client) -> None:
     try:
         first = nft.scripts[0]
         assert first.startswith('add table ip kubeloop { comment "kubeloop service proxy"; }\ndelete table ip kubeloop\n')
-        assert f"svc-{h}" in first and "dnat to 10.244.2.7:8080" in first
+        assert f"svc-{h}" in first and ": 10.244.2.7 . 8080" in first
 
         await set_endpoints(api, "kubia", ["10.244.1.5"])
         await until(lambda: len(nft.scripts) > 1)
         await proxier.wait_idle()
         inc = nft.scripts[-1]
         assert "delete table" not in inc and "flush table" not in inc
-        assert f"flush chain ip kubeloop svc-{h}" in inc and "delete chain ip kubeloop ep-" in inc
+        assert f"flush chain ip kubeloop svc-{h}" in inc and "numgen random mod 1 " in inc
+        assert "delete element ip kubeloop endpoints-tcp-0 { 1 }" in inc
         assert proxier.latency_summary()["count"] == 1
 
         await api.delete(SERVICES, "default", "kubia")
@@ -122,10 +123,10 @@ async def test_bursts_are_coalesced(api: Client) -> None:
         before = len(nft.scripts)
         for i in range(20):
             await set_endpoints(api, "kubia", [f"10.244.1.{i + 10}"])
-        await until(lambda: "dnat to 10.244.1.29:8080" in nft.scripts[-1])
+        await until(lambda: ": 10.244.1.29 . 8080" in nft.scripts[-1])
         await proxier.wait_idle()
         assert len(nft.scripts) - before <= 4, len(nft.scripts) - before
-        assert "dnat to 10.244.1.29:8080" in nft.scripts[-1]
+        assert ": 10.244.1.29 . 8080" in nft.scripts[-1]
         assert proxier.latency_summary()["count"] <= 4
     finally:
         await proxier.stop()
@@ -186,14 +187,15 @@ async def test_host_mode_sends_load_balancer_traffic_to_ready_nodes(api: Client)
     try:
         assert proxier.live_nodes() == {"a": "172.30.0.11", "b": "172.30.0.12"}
         full = nft.scripts[0]
-        assert f"dnat to 172.30.0.11:{node_port}" in full and f"dnat to 172.30.0.12:{node_port}" in full
+        assert f": 172.30.0.11 . {node_port}" in full and f": 172.30.0.12 . {node_port}" in full
         assert "service-nodeports {" not in full.split("add element", 1)[1]  # the host is no node
 
         node = await api.get(NODES, None, "b")
         node["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
         node = await api.update(NODES, node, "status")
         await until(lambda: "b" not in proxier.live_nodes())
-        await until(lambda: "delete chain ip kubeloop lbn-" in nft.scripts[-1])
+        await until(lambda: f"172.30.0.12 . {node_port}" not in "".join(
+            e.value for e in proxier.state.elements().values()) and "numgen random mod 1 " in nft.scripts[-1])
 
         # externalTrafficPolicy: Local -> only nodes with a ready local endpoint.
         node["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
@@ -206,8 +208,9 @@ async def test_host_mode_sends_load_balancer_traffic_to_ready_nodes(api: Client)
             "default/lb") or {})["spec"].get("externalTrafficPolicy") == "Local")
         await proxier.wait_idle()
         rules = proxier.state.chains()[f"lb-{h}"].rules
-        assert len(rules) == 1 and rules[0].startswith("goto lbn-"), rules
-        assert "dnat to 172.30.0.12" not in "".join(c.rules[0] for c in proxier.state.chains().values())
+        assert len(rules) == 1 and "numgen random mod 1 " in rules[0], rules
+        targets = [e.value for e in proxier.state.elements().values() if e.container.startswith("endpoints-")]
+        assert f"172.30.0.11 . {node_port}" in targets and f"172.30.0.12 . {node_port}" not in targets
     finally:
         await proxier.stop()
 

@@ -124,23 +124,15 @@ add set ip kubeloop aff-6MILDZZKEF { type ipv4_addr; flags dynamic,timeout; time
 add set ip kubeloop aff-6EFZTOZIBW { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
 add set ip kubeloop aff-BQPN7OUFFV { type ipv4_addr; flags dynamic,timeout; timeout 10800s; }
 add chain ip kubeloop svc-4JZAOHDQQ5 { comment "default/kubia:http"; }
-add chain ip kubeloop ep-5WZDZXLXOE { comment "default/kubia:http -> 10.244.1.5:8080"; }
-add chain ip kubeloop ep-6MILDZZKEF { comment "default/kubia:http -> 10.244.2.7:8080"; }
 add chain ip kubeloop svc-BBK4GR32FO { comment "default/kubia:https"; }
-add chain ip kubeloop ep-6EFZTOZIBW { comment "default/kubia:https -> 10.244.1.5:8443"; }
-add chain ip kubeloop ep-BQPN7OUFFV { comment "default/kubia:https -> 10.244.2.7:8443"; }
-add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-5WZDZXLXOE goto ep-5WZDZXLXOE
-add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-6MILDZZKEF goto ep-6MILDZZKEF
-add rule ip kubeloop svc-4JZAOHDQQ5 numgen random mod 2 == 0 goto ep-5WZDZXLXOE
-add rule ip kubeloop svc-4JZAOHDQQ5 goto ep-6MILDZZKEF
-add rule ip kubeloop ep-5WZDZXLXOE meta l4proto tcp update @aff-5WZDZXLXOE { ip saddr } counter dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-6MILDZZKEF meta l4proto tcp update @aff-6MILDZZKEF { ip saddr } counter dnat to 10.244.2.7:8080
-add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-6EFZTOZIBW goto ep-6EFZTOZIBW
-add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-BQPN7OUFFV goto ep-BQPN7OUFFV
-add rule ip kubeloop svc-BBK4GR32FO numgen random mod 2 == 0 goto ep-6EFZTOZIBW
-add rule ip kubeloop svc-BBK4GR32FO goto ep-BQPN7OUFFV
-add rule ip kubeloop ep-6EFZTOZIBW meta l4proto tcp update @aff-6EFZTOZIBW { ip saddr } counter dnat to 10.244.1.5:8443
-add rule ip kubeloop ep-BQPN7OUFFV meta l4proto tcp update @aff-BQPN7OUFFV { ip saddr } counter dnat to 10.244.2.7:8443
+add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-5WZDZXLXOE meta l4proto tcp update @aff-5WZDZXLXOE { ip saddr } counter dnat to 10.244.1.5:8080
+add rule ip kubeloop svc-4JZAOHDQQ5 ip saddr @aff-6MILDZZKEF meta l4proto tcp update @aff-6MILDZZKEF { ip saddr } counter dnat to 10.244.2.7:8080
+add rule ip kubeloop svc-4JZAOHDQQ5 meta l4proto tcp numgen random mod 2 == 0 update @aff-5WZDZXLXOE { ip saddr } counter dnat to 10.244.1.5:8080
+add rule ip kubeloop svc-4JZAOHDQQ5 meta l4proto tcp update @aff-6MILDZZKEF { ip saddr } counter dnat to 10.244.2.7:8080
+add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-6EFZTOZIBW meta l4proto tcp update @aff-6EFZTOZIBW { ip saddr } counter dnat to 10.244.1.5:8443
+add rule ip kubeloop svc-BBK4GR32FO ip saddr @aff-BQPN7OUFFV meta l4proto tcp update @aff-BQPN7OUFFV { ip saddr } counter dnat to 10.244.2.7:8443
+add rule ip kubeloop svc-BBK4GR32FO meta l4proto tcp numgen random mod 2 == 0 update @aff-6EFZTOZIBW { ip saddr } counter dnat to 10.244.1.5:8443
+add rule ip kubeloop svc-BBK4GR32FO meta l4proto tcp update @aff-BQPN7OUFFV { ip saddr } counter dnat to 10.244.2.7:8443
 add element ip kubeloop cluster-ips { 10.96.0.20 }
 add element ip kubeloop service-ips { 10.96.0.20 . tcp . 80 comment "default/kubia:http" : goto svc-4JZAOHDQQ5, 10.96.0.20 . tcp . 443 comment "default/kubia:https" : goto svc-BBK4GR32FO }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
@@ -153,20 +145,19 @@ def test_golden_multi_port_with_client_ip_affinity() -> None:
 
 
 GOLDEN_NODEPORT = """\
+add map ip kubeloop endpoints-tcp-0 { typeof numgen random mod 2 : ip daddr . tcp dport; counter; }
+add map ip kubeloop endpoints-udp-0 { typeof numgen random mod 2 : ip daddr . udp dport; counter; }
+add map ip kubeloop endpoints-sctp-0 { typeof numgen random mod 2 : ip daddr . sctp dport; counter; }
 add chain ip kubeloop ext-PVXWAZ2DN3 { comment "default/kubia-nodeport external"; }
 add chain ip kubeloop svc-PVXWAZ2DN3 { comment "default/kubia-nodeport"; }
-add chain ip kubeloop ep-OHX3XLQJJM { comment "default/kubia-nodeport -> 10.244.1.5:8080"; }
-add chain ip kubeloop ep-74A6WS3IJX { comment "default/kubia-nodeport -> 10.244.2.7:8080"; }
 add rule ip kubeloop ext-PVXWAZ2DN3 jump mark-for-masquerade
 add rule ip kubeloop ext-PVXWAZ2DN3 goto svc-PVXWAZ2DN3
-add rule ip kubeloop svc-PVXWAZ2DN3 numgen random mod 2 == 0 goto ep-OHX3XLQJJM
-add rule ip kubeloop svc-PVXWAZ2DN3 goto ep-74A6WS3IJX
-add rule ip kubeloop ep-OHX3XLQJJM meta l4proto tcp counter dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-74A6WS3IJX meta l4proto tcp counter dnat to 10.244.2.7:8080
+add rule ip kubeloop svc-PVXWAZ2DN3 meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0
 add element ip kubeloop cluster-ips { 10.96.0.21 }
 add element ip kubeloop service-ips { 10.96.0.21 . tcp . 80 comment "default/kubia-nodeport" : goto svc-PVXWAZ2DN3 }
 add element ip kubeloop service-nodeports { tcp . 30123 comment "default/kubia-nodeport" : goto ext-PVXWAZ2DN3 }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
+add element ip kubeloop endpoints-tcp-0 { 0 : 10.244.1.5 . 8080, 1 : 10.244.2.7 . 8080 }
 """
 
 
@@ -178,24 +169,23 @@ def test_golden_nodeport_cluster_policy() -> None:
 
 
 GOLDEN_LB_LOCAL = """\
+add map ip kubeloop endpoints-tcp-0 { typeof numgen random mod 2 : ip daddr . tcp dport; counter; }
+add map ip kubeloop endpoints-udp-0 { typeof numgen random mod 2 : ip daddr . udp dport; counter; }
+add map ip kubeloop endpoints-sctp-0 { typeof numgen random mod 2 : ip daddr . sctp dport; counter; }
 add chain ip kubeloop ext-FO7KDFBWEQ { comment "default/kubia-lb external"; }
 add chain ip kubeloop svc-FO7KDFBWEQ { comment "default/kubia-lb"; }
 add chain ip kubeloop loc-FO7KDFBWEQ { comment "default/kubia-lb local"; }
-add chain ip kubeloop ep-2OHJYNPJZS { comment "default/kubia-lb -> 10.244.1.5:8080"; }
-add chain ip kubeloop ep-672E6JVSUI { comment "default/kubia-lb -> 10.244.2.7:8080"; }
 add rule ip kubeloop ext-FO7KDFBWEQ ip saddr 10.244.0.0/16 goto svc-FO7KDFBWEQ
 add rule ip kubeloop ext-FO7KDFBWEQ fib saddr type local jump mark-for-masquerade
 add rule ip kubeloop ext-FO7KDFBWEQ fib saddr type local goto svc-FO7KDFBWEQ
 add rule ip kubeloop ext-FO7KDFBWEQ goto loc-FO7KDFBWEQ
-add rule ip kubeloop svc-FO7KDFBWEQ numgen random mod 2 == 0 goto ep-2OHJYNPJZS
-add rule ip kubeloop svc-FO7KDFBWEQ goto ep-672E6JVSUI
-add rule ip kubeloop loc-FO7KDFBWEQ goto ep-2OHJYNPJZS
-add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter dnat to 10.244.2.7:8080
+add rule ip kubeloop svc-FO7KDFBWEQ meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0
+add rule ip kubeloop loc-FO7KDFBWEQ meta l4proto tcp dnat ip to numgen random mod 1 offset 4096 map @endpoints-tcp-0
 add element ip kubeloop cluster-ips { 10.96.0.22 }
 add element ip kubeloop service-ips { 10.96.0.22 . tcp . 80 comment "default/kubia-lb" : goto svc-FO7KDFBWEQ, 172.30.0.200 . tcp . 80 comment "default/kubia-lb" : goto ext-FO7KDFBWEQ }
 add element ip kubeloop service-nodeports { tcp . 30124 comment "default/kubia-lb" : goto ext-FO7KDFBWEQ }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
+add element ip kubeloop endpoints-tcp-0 { 0 : 10.244.1.5 . 8080, 1 : 10.244.2.7 . 8080, 4096 : 10.244.1.5 . 8080 }
 """
 
 LB = svc("kubia-lb", [{"port": 80, "targetPort": 8080, "nodePort": 30124}], cluster_ip="10.96.0.22",
@@ -220,23 +210,17 @@ def test_local_policy_without_local_endpoint_drops_external_traffic() -> None:
 
 
 GOLDEN_HOST_LB = """\
-add chain ip kubeloop lbn-VR3DIL42I4 { comment "default/kubia-lb via node 172.30.0.11"; }
-add chain ip kubeloop lbn-SQDYS7DYLX { comment "default/kubia-lb via node 172.30.0.12"; }
+add map ip kubeloop endpoints-tcp-0 { typeof numgen random mod 2 : ip daddr . tcp dport; counter; }
+add map ip kubeloop endpoints-udp-0 { typeof numgen random mod 2 : ip daddr . udp dport; counter; }
+add map ip kubeloop endpoints-sctp-0 { typeof numgen random mod 2 : ip daddr . sctp dport; counter; }
 add chain ip kubeloop lb-FO7KDFBWEQ { comment "default/kubia-lb load balancer"; }
 add chain ip kubeloop svc-FO7KDFBWEQ { comment "default/kubia-lb"; }
-add chain ip kubeloop ep-2OHJYNPJZS { comment "default/kubia-lb -> 10.244.1.5:8080"; }
-add chain ip kubeloop ep-672E6JVSUI { comment "default/kubia-lb -> 10.244.2.7:8080"; }
-add rule ip kubeloop lbn-VR3DIL42I4 meta l4proto tcp dnat to 172.30.0.11:30124
-add rule ip kubeloop lbn-SQDYS7DYLX meta l4proto tcp dnat to 172.30.0.12:30124
-add rule ip kubeloop lb-FO7KDFBWEQ numgen random mod 2 == 0 goto lbn-VR3DIL42I4
-add rule ip kubeloop lb-FO7KDFBWEQ goto lbn-SQDYS7DYLX
-add rule ip kubeloop svc-FO7KDFBWEQ numgen random mod 2 == 0 goto ep-2OHJYNPJZS
-add rule ip kubeloop svc-FO7KDFBWEQ goto ep-672E6JVSUI
-add rule ip kubeloop ep-2OHJYNPJZS meta l4proto tcp counter dnat to 10.244.1.5:8080
-add rule ip kubeloop ep-672E6JVSUI meta l4proto tcp counter dnat to 10.244.2.7:8080
+add rule ip kubeloop lb-FO7KDFBWEQ meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0
+add rule ip kubeloop svc-FO7KDFBWEQ meta l4proto tcp dnat ip to numgen random mod 2 offset 4096 map @endpoints-tcp-0
 add element ip kubeloop cluster-ips { 10.96.0.22 }
 add element ip kubeloop service-ips { 10.96.0.22 . tcp . 80 comment "default/kubia-lb" : goto svc-FO7KDFBWEQ, 172.30.0.200 . tcp . 80 comment "default/kubia-lb" : goto lb-FO7KDFBWEQ }
 add element ip kubeloop hairpin { 10.244.1.5 . 10.244.1.5, 10.244.2.7 . 10.244.2.7 }
+add element ip kubeloop endpoints-tcp-0 { 0 : 172.30.0.11 . 30124, 1 : 172.30.0.12 . 30124, 4096 : 10.244.1.5 . 8080, 4097 : 10.244.2.7 . 8080 }
 """
 
 
@@ -308,18 +292,63 @@ def _state(n: int, cfg: RenderConfig = NODE_CFG) -> tuple[RuleState, list[Servic
 
 def test_incremental_endpoint_removal_touches_only_that_service() -> None:
     st, ports = _state(5)
-    p = ports[2]
-    keep, gone = EndpointInfo("10.244.0.3", 8080), EndpointInfo("10.245.0.3", 8080)
+    p = ports[2]  # the third pick chain: keys 8192.. of endpoints-tcp-0
+    keep = EndpointInfo("10.244.0.3", 8080)  # 10.245.0.3 goes
     script = st.update({p.key: service_fragment(p, [keep], NODE_CFG)})
-    from kubeloop.proxy.rules import endpoint_hash
-    h, eg = chain_hash(p), endpoint_hash(p, gone)
+    h = chain_hash(p)
     assert script == (
         f"flush chain ip kubeloop svc-{h}\n"
         "delete element ip kubeloop hairpin { 10.245.0.3 . 10.245.0.3 }\n"
-        f"add rule ip kubeloop svc-{h} goto ep-{endpoint_hash(p, keep)}\n"
-        f"flush chain ip kubeloop ep-{eg}\n"
-        f"delete chain ip kubeloop ep-{eg}\n")
+        "delete element ip kubeloop endpoints-tcp-0 { 8193 }\n"
+        f"add rule ip kubeloop svc-{h} meta l4proto tcp dnat ip to numgen random mod 1 offset 8192 map @endpoints-tcp-0\n")
     assert st.update({p.key: service_fragment(p, [keep], NODE_CFG)}) == ""  # nothing changed
+    # Same count, another endpoint: only that element changes (the rule stays).
+    script = st.update({p.key: service_fragment(p, [EndpointInfo("10.246.0.3", 8080)], NODE_CFG)})
+    assert script == (
+        "delete element ip kubeloop hairpin { 10.244.0.3 . 10.244.0.3 }\n"
+        "delete element ip kubeloop endpoints-tcp-0 { 8192 }\n"
+        "add element ip kubeloop endpoints-tcp-0 { 8192 : 10.246.0.3 . 8080 }\n"
+        "add element ip kubeloop hairpin { 10.246.0.3 . 10.246.0.3 }\n")
+
+
+def test_pick_slots_are_stable_reused_and_grouped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pick chain keeps its key range while it exists; a removed chain's range is reused
+    by the next new chain (never within the same transaction); every PICK_GROUP chains get
+    a new endpoint map."""
+    import kubeloop.proxy.rules as rules
+    monkeypatch.setattr(rules, "PICK_GROUP", 2)
+    st, ports = _state(3)
+    assert "add map ip kubeloop endpoints-tcp-1 " in st.full_script()
+    two = [EndpointInfo("10.244.9.1", 8080), EndpointInfo("10.244.9.2", 8080)]
+
+    def rule(port: ServicePortInfo) -> str:
+        return next(r for c in st.fragments[port.key].chains for r in c.rules if "numgen" in r)
+    assert rule(ports[2]).endswith("offset 0 map @endpoints-tcp-1")
+    st.update({ports[1].key: service_fragment(ports[1], two, NODE_CFG)})
+    assert rule(ports[1]).endswith("mod 2 offset 4096 map @endpoints-tcp-0")  # kept its slot
+    new = ServicePortInfo("default", "new", "", "TCP", "10.96.9.9", 80)
+    script = st.update({ports[0].key: None, new.key: service_fragment(new, two, NODE_CFG)})
+    assert "offset 4096 map @endpoints-tcp-1" in script and "delete element ip kubeloop endpoints-tcp-0 { 0, 1 }" in script
+    newer = ServicePortInfo("default", "newer", "", "TCP", "10.96.9.10", 80)
+    st.update({newer.key: service_fragment(newer, two, NODE_CFG)})
+    assert rule(newer).endswith("offset 0 map @endpoints-tcp-0")  # the freed slot
+    assert "endpoints-tcp-2" not in st.full_script()
+
+
+def test_large_pick_falls_back_to_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubeloop.proxy.rules as rules
+    monkeypatch.setattr(rules, "PICK_STRIDE", 2)
+    st, _ = _state(0)
+    p = ServicePortInfo("default", "big", "", "UDP", "10.96.0.9", 53)
+    three = [EndpointInfo(f"10.244.1.{i}", 53) for i in (1, 2, 3)]
+    script = st.update({p.key: service_fragment(p, three, NODE_CFG)})
+    h = chain_hash(p)
+    assert (f"add rule ip kubeloop svc-{h} meta l4proto udp numgen random mod 3 == 0 counter dnat to 10.244.1.1:53\n"
+            f"add rule ip kubeloop svc-{h} meta l4proto udp numgen random mod 2 == 0 counter dnat to 10.244.1.2:53\n"
+            f"add rule ip kubeloop svc-{h} meta l4proto udp counter dnat to 10.244.1.3:53\n") in script
+    assert "add element ip kubeloop endpoints-" not in script
+    # Back under the limit: the chain gets a slot again.
+    assert "map @endpoints-udp-0" in st.update({p.key: service_fragment(p, three[:2], NODE_CFG)})
 
 
 def test_update_cost_follows_the_change_not_the_table() -> None:
@@ -424,6 +453,9 @@ def test_nft_accepts_every_script(netns: str) -> None:
     ups: dict[str, Any] = {GLOBAL: global_fragment(cfg)}
     for s, sl in ((S1, [S1_SLICE]), (LB, [slice1]),
                   (svc("empty", [{"port": 53, "protocol": "UDP"}], cluster_ip="10.96.0.23"), []),
+                  # UDP and TCP picks side by side (each protocol has its own endpoint maps).
+                  (svc("dns", [{"port": 53, "protocol": "UDP"}], cluster_ip="10.96.0.25"),
+                   [eps_slice("dns", [{"name": "", "port": 53, "protocol": "UDP"}], TWO)]),
                   (svc("sctp", [{"port": 9, "protocol": "SCTP"}], cluster_ip="10.96.0.24",
                        externalIPs=["172.30.0.60"], internalTrafficPolicy="Local"),
                    [eps_slice("sctp", [{"name": "", "port": 9, "protocol": "SCTP"}], TWO)])):
@@ -459,7 +491,7 @@ def test_nft_accepts_every_script(netns: str) -> None:
     listing = nft(netns, "list table ip kubeloop\n")
     assert "10.244.3.3" in listing  # affinity state kept
     assert f"svc-{chain_hash(http)}" not in listing
-    assert "dnat to 10.244.9.9:8080" in listing and "dnat to 10.244.2.7:8080" not in listing
+    assert ": 10.244.9.9 . 8080" in listing and "10.244.2.7 . 8080" not in listing
     # The host-mode rendering loads too.
     host = RuleState(HOST_CFG)
     host.update({GLOBAL: global_fragment(HOST_CFG), lbp.key: service_fragment(lbp, one, HOST_CFG, ("172.30.0.11",))})

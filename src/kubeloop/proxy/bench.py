@@ -24,7 +24,7 @@ from typing import Any
 
 from .model import EndpointInfo, ServicePortInfo
 from .nft import Nft
-from .rules import GLOBAL, RenderConfig, RuleState, global_fragment, service_fragment
+from .rules import GLOBAL, RenderConfig, RuleState, gc_paused, global_fragment, service_fragment
 
 
 def _port(i: int) -> ServicePortInfo:
@@ -48,17 +48,20 @@ async def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed")
 
 
-async def bench_rules(netns: str, services: int, endpoints: int, changes: int) -> dict[str, Any]:
+async def bench_rules(netns: str, services: int, endpoints: int, changes: int,
+                      backend: str = "auto") -> dict[str, Any]:
     cfg = RenderConfig(node_name="n1", node_ips=("172.30.0.11",), cluster_cidr="10.244.0.0/16")
-    nft = Nft(netns)
+    nft = Nft(netns, backend=backend)
 
     def build_state() -> RuleState:
-        state = RuleState(cfg)
-        ups: dict[str, Any] = {GLOBAL: global_fragment(cfg)}
-        for i in range(services):
-            p = _port(i)
-            ups[p.key] = service_fragment(p, _eps(i, endpoints), cfg)
-        state.update(ups)
+        # As the proxier's first sync does: no incremental script (a full one follows).
+        with gc_paused():
+            state = RuleState(cfg)
+            ups: dict[str, Any] = {GLOBAL: global_fragment(cfg)}
+            for i in range(services):
+                p = _port(i)
+                ups[p.key] = service_fragment(p, _eps(i, endpoints), cfg)
+            state.update(ups, render=False)
         return state
 
     gc.collect()
@@ -72,14 +75,19 @@ async def bench_rules(netns: str, services: int, endpoints: int, changes: int) -
     state = build_state()
     build = time.perf_counter() - t
     t = time.perf_counter()
-    script = state.full_script(recreate=True)
+    with gc_paused():
+        script = state.full_script(recreate=True)
     render = time.perf_counter() - t
     t = time.perf_counter()
     await nft.apply(script)
     first = time.perf_counter() - t
     state.commit(full=True)
     t = time.perf_counter()
-    await nft.apply(state.full_script())
+    with gc_paused():
+        resync_script = state.full_script()
+    resync_render = time.perf_counter() - t
+    t = time.perf_counter()
+    await nft.apply(resync_script)
     resync = time.perf_counter() - t
     state.commit(full=True)
     times = []
@@ -96,12 +104,15 @@ async def bench_rules(netns: str, services: int, endpoints: int, changes: int) -
         "chains": len(state.chains()), "script_lines": script.count("\n"), "script_mb": round(len(script) / 1e6, 1),
         "build_s": round(build, 3), "state_mb": round(memory / 1e6, 1), "render_s": round(render, 3),
         "first_full_sync_s": round(first, 3), "resync_s": round(resync, 3),
+        "first_full_sync_total_s": round(build + render + first, 3), "resync_total_s": round(resync_render + resync, 3),
+        "nft_backend": nft.backend,
         "update_p50_ms": round(_q(times, 0.5), 1), "update_p99_ms": round(_q(times, 0.99), 1),
         "update_mean_ms": round(statistics.mean(times) * 1000, 1) if times else 0.0,
     }
 
 
-async def bench_proxier(netns: str, services: int, endpoints: int, changes: int) -> dict[str, Any]:
+async def bench_proxier(netns: str, services: int, endpoints: int, changes: int,
+                        backend: str = "auto") -> dict[str, Any]:
     from kubeloop.api.registry import by_plural
     from kubeloop.apiserver.server import APIServer, APIServerConfig
     from kubeloop.client.rest import Client
@@ -124,7 +135,7 @@ async def bench_proxier(netns: str, services: int, endpoints: int, changes: int)
                 await client.create(slices, "default", _slice(i, _eps(i, endpoints)))
         await asyncio.gather(*(make(i) for i in range(services)))
         proxier = Proxier(client, node_name="n1", node_ips=["172.30.0.11"], netns=netns,
-                          cluster_cidr_for_masquerade="10.244.0.0/16")
+                          cluster_cidr_for_masquerade="10.244.0.0/16", nft=Nft(netns, backend=backend))
         t = time.perf_counter()
         await proxier.start(timeout=120)
         start = time.perf_counter() - t
@@ -157,10 +168,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     netns = f"klbench-{secrets.token_hex(3)}"
     await _run(["ip", "netns", "add", netns])
     try:
-        out = await bench_rules(netns, args.services, args.endpoints, args.changes)
+        out = await bench_rules(netns, args.services, args.endpoints, args.changes, args.backend)
         if args.api:
             await Nft(netns).delete_table()
-            out.update(await bench_proxier(netns, args.services, args.endpoints, args.changes))
+            out.update(await bench_proxier(netns, args.services, args.endpoints, args.changes, args.backend))
         return out
     finally:
         await _run(["ip", "netns", "delete", netns])
@@ -172,6 +183,8 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=5)
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--api", action="store_true", help="also measure a real Proxier's programming latency")
+    parser.add_argument("--backend", choices=("auto", "library", "tool"), default="auto",
+                        help="how nft is run: libnftables (auto: when it loads) or the nft tool")
     print(json.dumps(asyncio.run(main_async(parser.parse_args()))))
 
 

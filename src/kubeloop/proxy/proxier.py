@@ -66,7 +66,8 @@ from kubeloop.client.tasks import cancel_and_wait
 from .model import (EndpointInfo, ServicePortInfo, endpoints_for, local_endpoints, service_ports,
                     slice_service_key)
 from .nft import Nft
-from .rules import GLOBAL, TABLE, Fragment, RenderConfig, RuleState, global_fragment, service_fragment
+from .rules import (GLOBAL, TABLE, Fragment, RenderConfig, RuleState, gc_paused, global_fragment,
+                    service_fragment)
 
 log = logging.getLogger(__name__)
 
@@ -341,14 +342,15 @@ class Proxier:
         full = full or self._need_full
         recreate = self._need_recreate
         try:
-            updates: dict[str, Fragment | None] = {}
-            if GLOBAL not in self.state.fragments:
-                updates[GLOBAL] = global_fragment(self.cfg)
-            for svc_key in dirty:
-                updates.update(self._service_updates(svc_key))
-            script = self.state.update(updates)
-            if full:
-                script = self.state.full_script(recreate=recreate)
+            with gc_paused():  # synchronous: nothing else runs meanwhile
+                updates: dict[str, Fragment | None] = {}
+                if GLOBAL not in self.state.fragments:
+                    updates[GLOBAL] = global_fragment(self.cfg)
+                for svc_key in dirty:
+                    updates.update(self._service_updates(svc_key))
+                script = self.state.update(updates, render=not full)
+                if full:
+                    script = self.state.full_script(recreate=recreate)
             await self.nft.apply(script)
         except BaseException:
             for k, t in seen.items():  # measured again once the rules really are live
