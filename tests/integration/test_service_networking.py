@@ -369,6 +369,9 @@ def test_i2_tls_with_a_secret_made_by_openssl(c, kubia, tmp_path):
 
     r = wait_for(handshake, what="TLS with the secret's certificate")
     assert r.stdout.startswith("You've hit kubia-")
-    redirect = curl_host("kubia.example.com", address, "http://kubia.example.com/kubia", "-o", "/dev/null",
-                         "-w", "%{http_code} %{redirect_url}")
+    # Until the old nginx workers have let go of the listening sockets (a graceful reload), a
+    # new connection may still meet the previous configuration: allow the usual second.
+    redirect = wait_for(lambda: (lambda r: r.stdout == "308 https://kubia.example.com/kubia" and r)(
+        curl_host("kubia.example.com", address, "http://kubia.example.com/kubia", "-o", "/dev/null",
+                  "-w", "%{http_code} %{redirect_url}")), timeout=2, what="308 redirect to HTTPS")
     assert redirect.stdout == "308 https://kubia.example.com/kubia"
