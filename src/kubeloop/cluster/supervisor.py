@@ -196,14 +196,17 @@ class Cluster:
         ep = {"apiVersion": "v1", "kind": "Endpoints",
               "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
               "subsets": [{"addresses": [{"ip": address}], "ports": ports}]}
+        # Look before creating: after a restart kube-dns exists, and creating it again fails
+        # on its cluster IP ("already allocated"), as in Kubernetes, before any AlreadyExists.
         for resource, body in ((services, svc), (endpoints, ep)):
             try:
-                await self.client.create(resource, "kube-system", body)
-            except errors.AlreadyExists:
                 live = await self.client.get(resource, "kube-system", "kube-dns")
-                if resource is endpoints:
-                    live["subsets"] = ep["subsets"]
-                    await self.client.update(resource, live)
+            except errors.NotFound:
+                await self.client.create(resource, "kube-system", body)
+                continue
+            if resource is endpoints and live.get("subsets") != ep["subsets"]:
+                live["subsets"] = ep["subsets"]
+                await self.client.update(resource, live)
         await self.dns.wait_ready(10)
         self.say(f"cluster DNS at {cfg.dns_ip} (served on {address}:53)")
 
