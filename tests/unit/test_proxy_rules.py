@@ -265,7 +265,7 @@ def test_global_chains() -> None:
     for needle in (
         "add chain ip kubeloop nat-prerouting { type nat hook prerouting priority dstnat; policy accept; }",
         "add chain ip kubeloop nat-postrouting { type nat hook postrouting priority srcnat; policy accept; }",
-        "add rule ip kubeloop services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+        "add rule ip kubeloop services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 fib saddr type != local jump mark-for-masquerade",
         "add rule ip kubeloop services ip daddr . meta l4proto . th dport vmap @service-ips",
         "add rule ip kubeloop masquerading ip saddr . ip daddr @hairpin jump mark-for-masquerade",
         "add rule ip kubeloop masquerading masquerade fully-random",
