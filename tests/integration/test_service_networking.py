@@ -209,6 +209,41 @@ def test_s7_client_address_cluster_vs_local(c, tmp_path):
     assert curl(f"http://{NODE_ADDRESSES[1]}:30202", timeout=2) == ""
 
 
+def test_health_check_node_port_for_local_load_balancers(c, tmp_path):
+    """externalTrafficPolicy: Local on a LoadBalancer: every node answers the service's
+    healthCheckNodePort as kube-proxy does (200 where the service has a ready endpoint, 503
+    elsewhere), the EXTERNAL-IP reaches the pod with the real client address, and
+    :10256/healthz says each node's proxy is in sync."""
+    apply_manifest(c.kubectl, tmp_path, "who", WHOAMI.format(name="whoami", python=sys.executable))
+    ready_pods(c, "whoami", 1)  # on node-1 only
+    apply_manifest(c.kubectl, tmp_path, "who-lb", service("who-lb", "whoami",
+                                            extra_spec="  type: LoadBalancer\n  externalTrafficPolicy: Local\n",
+                                            ports="  - port: 80\n    targetPort: 8080\n"))
+    check = int(wait_for(lambda: field(c, "who-lb", "{.spec.healthCheckNodePort}"), what="healthCheckNodePort"))
+
+    def health(address: str) -> tuple[int, dict]:
+        r = subprocess.run(["curl", "-s", "-m", "3", "-w", "\n%{http_code}", f"http://{address}:{check}/"],
+                           capture_output=True, text=True)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), json.loads(body) if body else {}
+
+    code, body = wait_for(lambda: (lambda r: r[0] == 200 and r)(health(NODE_ADDRESSES[0])), what="node-1 healthy")
+    assert body == {"service": {"namespace": "default", "name": "who-lb"}, "localEndpoints": 1,
+                    "serviceProxyHealthy": True}
+    code, body = health(NODE_ADDRESSES[1])
+    assert code == 503 and body["localEndpoints"] == 0
+    lb = wait_for(lambda: field(c, "who-lb", "{.status.loadBalancer.ingress[0].ip}"), what="EXTERNAL-IP")
+    assert wait_for(lambda: curl(f"http://{lb}"), what="LB answer") == HOST_BRIDGE
+    for address in NODE_ADDRESSES:
+        r = subprocess.run(["curl", "-s", "-m", "3", "-w", "\n%{http_code}", f"http://{address}:10256/healthz"],
+                           capture_output=True, text=True)
+        body_text, _, status = r.stdout.rpartition("\n")
+        assert status == "200" and "lastUpdated" in json.loads(body_text)
+    c.kubectl("delete", "svc", "who-lb")
+    wait_for(lambda: subprocess.run(["curl", "-s", "-m", "2", f"http://{NODE_ADDRESSES[0]}:{check}/"],
+                                    capture_output=True).returncode == 7, what="health check port closed")
+
+
 def test_s4_load_balancer_survives_a_node_stop(c, kubia, tmp_path):
     apply_manifest(c.kubectl, tmp_path, "lb", service("kubia-lb", "kubia", extra_spec="  type: LoadBalancer\n"))
     lb = wait_for(lambda: field(c, "kubia-lb", "{.status.loadBalancer.ingress[0].ip}"), what="EXTERNAL-IP")

@@ -255,7 +255,7 @@ class NodeAgent:
 
         self.proxier = Proxier(self.client, node_name=self.config.name, node_ips=[self.config.node_ip],
                                cluster_cidr_for_masquerade=self.config.cluster_pod_cidr,
-                               informers={"services": self.services})
+                               informers={"services": self.services}, health_server=True)
         await self.proxier.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.heartbeat(), name="heartbeat"))

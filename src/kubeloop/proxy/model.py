@@ -43,6 +43,7 @@ class ServicePortInfo:
     external_policy_local: bool = False  # externalTrafficPolicy: Local
     internal_policy_local: bool = False  # internalTrafficPolicy: Local
     type: str = "ClusterIP"
+    health_check_node_port: int = 0  # the service's, for LoadBalancer with externalTrafficPolicy Local
 
     @property
     def service_key(self) -> str:
@@ -124,6 +125,8 @@ def service_ports(service: Obj) -> list[ServicePortInfo]:
     ext_local = (spec.get("externalTrafficPolicy") == "Local"
                  and svc_type in ("NodePort", "LoadBalancer"))
     int_local = spec.get("internalTrafficPolicy") == "Local"
+    hcnp = spec.get("healthCheckNodePort") if svc_type == "LoadBalancer" and ext_local else 0
+    hcnp = hcnp if isinstance(hcnp, int) and 0 < hcnp < 65536 else 0
     out = []
     for p in spec.get("ports") or []:
         protocol = (p.get("protocol") or "TCP").upper()
@@ -137,6 +140,7 @@ def service_ports(service: Obj) -> list[ServicePortInfo]:
             node_port=node_port if isinstance(node_port, int) and 0 < node_port < 65536 else 0,
             external_ips=external_ips, load_balancer_ips=lb_ips, affinity_timeout=affinity,
             external_policy_local=ext_local, internal_policy_local=int_local, type=svc_type,
+            health_check_node_port=hcnp,
         ))
     return out
 

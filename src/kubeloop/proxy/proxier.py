@@ -45,6 +45,10 @@ integration test when the direct path is hidden from conntrack). When bridged tr
 netfilter, the proxier masquerades service connections that enter and leave through the pod
 bridge (``bridge_masquerade``; the pod then sees the bridge address), which restores both.
 
+Health endpoints (``health_server``, the node agent's proxier): kube-proxy's ``:10256/healthz``
+and a server on each ``healthCheckNodePort`` of this node (see ``healthcheck``), updated
+after every successful sync.
+
 It never touches the API server's storage or other components' memory: all it knows comes
 from the informers.
 """
@@ -57,12 +61,14 @@ import logging
 import time
 from collections import deque
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from kubeloop.api.registry import by_plural
 from kubeloop.client.informer import Informer
 from kubeloop.client.tasks import cancel_and_wait
 
+from .healthcheck import HealthServer, ProxyHealth, ServiceHealth
 from .model import (EndpointInfo, ServicePortInfo, endpoints_for, local_endpoints, service_ports,
                     slice_service_key)
 from .nft import Nft
@@ -125,7 +131,8 @@ class Proxier:
                  table: str = TABLE, min_sync_interval: float = 0.01, full_sync_interval: float = 60.0,
                  retry_interval: float = 0.5, health_check_interval: float = 1.0, counters: bool = True,
                  pod_bridge: str = "cni0", bridge_masquerade: bool | None = None,
-                 informers: Mapping[str, Informer] | None = None, nft: Nft | None = None) -> None:
+                 informers: Mapping[str, Informer] | None = None, nft: Nft | None = None,
+                 health_server: bool = False) -> None:
         self.client = client
         self.node_name = "" if host else node_name
         self.host = host
@@ -169,6 +176,14 @@ class Proxier:
         self.stats: dict[str, Any] = {"syncs": 0, "full_syncs": 0, "failures": 0, "last_sync_s": 0.0,
                                       "last_full_sync_s": 0.0, "last_error": ""}
         self._recorder: Any = None
+        # Health endpoints are served from this process, so only where it runs in the node's
+        # own namespace (the node agent); service key -> its health check port and state.
+        self.health: HealthServer | None = None
+        self._want_health = health_server and not host
+        self._health_checks: dict[str, tuple[int, ServiceHealth]] = {}
+        self._health_dirty = False
+        self._last_ok: datetime | None = None
+        self._failing = ""
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, timeout: float = 30.0) -> None:
@@ -202,6 +217,9 @@ class Proxier:
         if self.host:
             self._live = self._compute_live()
         self._seen.clear()  # the initial state is no endpoint change
+        if self._want_health:
+            self.health = HealthServer(self._proxy_health)
+            await self.health.start()
         await self._sync(full=True)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="proxier")
         if self.host and self.health_check_interval > 0:
@@ -216,6 +234,9 @@ class Proxier:
             await self.informers[plural].stop()
         if self._recorder is not None:
             await self._recorder.flush()
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
         if delete_rules:
             await self.nft.delete_table()
         self._started = False
@@ -332,7 +353,37 @@ class Proxier:
             self._lb_services.add(svc_key)
         else:
             self._lb_services.discard(svc_key)
+        if self._want_health:
+            self._note_health_check(svc_key, ports, slices)
         return updates
+
+    def _note_health_check(self, svc_key: str, ports: list[ServicePortInfo], slices: list[Obj]) -> None:
+        """The service's health check port and how many ready endpoints it has on this node
+        (distinct addresses over its ports, as kube-proxy counts them)."""
+        check = next((p.health_check_node_port for p in ports if p.health_check_node_port), 0)
+        before = self._health_checks.get(svc_key)
+        if not check:
+            if before is not None:
+                del self._health_checks[svc_key]
+                self._health_dirty = True
+            return
+        local = {e.ip for p in ports for e in local_endpoints(endpoints_for(p, slices), self.node_name)}
+        ns, _, name = svc_key.partition("/")
+        now = (check, ServiceHealth(ns, name, len(local)))
+        if now != before:
+            self._health_checks[svc_key] = now
+            self._health_dirty = True
+
+    def _proxy_health(self) -> ProxyHealth:
+        return ProxyHealth(healthy=not self._failing, last_updated=self._last_ok, error=self._failing)
+
+    async def _publish_health(self) -> None:
+        if self.health is None or not self._health_dirty:
+            return
+        self._health_dirty = False
+        await self.health.set_services({port: h for port, h in self._health_checks.values()})
+        for port, why in self.health.failures().items():
+            self._report(f"health check port {port}: {why}")
 
     # -- syncing -------------------------------------------------------------------------
     async def _sync(self, full: bool) -> None:
@@ -362,6 +413,8 @@ class Proxier:
         done = time.monotonic()
         self.state.commit(full=full)
         self._need_full = self._need_recreate = False
+        self._last_ok, self._failing = datetime.now(timezone.utc), ""
+        await self._publish_health()
         for t in seen.values():
             self.latency.observe(done - t)
         self._last_sync = done
@@ -397,7 +450,7 @@ class Proxier:
             except Exception as e:
                 failures += 1
                 self.stats["failures"] += 1
-                self.stats["last_error"] = str(e)
+                self.stats["last_error"] = self._failing = str(e)
                 log.warning("service proxy sync failed (attempt %d): %s", failures, e)
                 self._report(str(e))
                 await asyncio.sleep(min(self.retry_interval * 2 ** (failures - 1), 30.0))
