@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # nftables: service data plane; nginx-light: ingress data plane; dnsutils: dig/nslookup inside pods and
-# in tests; iproute2: namespaces and links; curl/openssl: what the user types; wrk: benchmarks.
-DEB_PACKAGES=(nftables nginx-light dnsutils iproute2 curl openssl procps wrk)
+# in tests; iproute2: namespaces and links; curl/openssl: what the user types; wrk: benchmarks;
+# conntrack: the service proxy removes stale UDP flows when endpoints change.
+DEB_PACKAGES=(nftables nginx-light dnsutils iproute2 curl openssl procps wrk conntrack)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -543,6 +543,57 @@ async def test_own_traffic_to_a_cluster_ip_keeps_its_source_port(env: Env) -> No
         assert f"{source}:{port}" in seen, seen
 
 
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, addr = s.recvfrom(1024)
+    s.sendto(socket.gethostname().encode(), addr)
+"""
+
+UDP_CLIENT = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[3])))
+s.settimeout(1)
+s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+try:
+    print(json.dumps(s.recvfrom(1024)[0].decode()))
+except OSError:
+    print(json.dumps(""))
+"""
+
+
+async def test_udp_flow_follows_an_endpoint_change(env: Env) -> None:
+    """A UDP client that keeps one source port (a resolver) keeps one conntrack flow, NATed
+    to the endpoint it first reached. When that endpoint leaves the service the proxy deletes
+    the flow, so the next datagram reaches the new endpoint, not the old pod (still alive)."""
+    e = env
+    for name in ("a1", "b1"):
+        await e.pods[name].sandbox.start_process([PY, "-S", "-c", UDP_ECHO, "5300"], {"PATH": "/usr/bin:/bin"},
+                                                 "/tmp", e.tmp / f"{name}-udp.log")
+    udp_ports = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5300}]
+    svc = await create_service(e, "udpecho", udp_ports)
+    vip = svc["spec"]["clusterIP"]
+    slice_ports = [{"name": "dns", "port": 5300, "protocol": "UDP"}]
+    await put_slice(e, "udpecho", [endpoint(e.pods["a1"])], ports=slice_ports)
+    client = e.pods["ca"].netns
+
+    async def answer() -> str:
+        return str(await in_netns(client, UDP_CLIENT, vip, 53, 42053))
+
+    async def from_a1() -> bool:
+        return await answer() == "a1"
+    await settle(e, from_a1)
+    await put_slice(e, "udpecho", [endpoint(e.pods["b1"])], ports=slice_ports)
+
+    async def from_b1() -> bool:
+        return await answer() == "b1"
+    await settle(e, from_b1, timeout=5)
+
+
 async def test_bridge_without_netfilter_is_masqueraded(env: Env) -> None:
     """Node c's bridge skips netfilter: same-node service traffic still works (masqueraded
     to the bridge address, so the reply comes back through the node's conntrack)."""

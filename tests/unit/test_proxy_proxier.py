@@ -223,3 +223,49 @@ async def test_start_fails_cleanly_when_the_first_apply_fails(api: Client) -> No
         await proxier.start()
     assert all(inf._task is None for inf in proxier.informers.values())
     assert nft.deleted == 0 and not nft.scripts
+
+
+class FakeConntrack:
+    def __init__(self) -> None:
+        self.deleted: list[list[str]] = []
+
+    async def delete(self, flows: list[Any]) -> None:
+        self.deleted += [f.argv() for f in flows]
+
+
+async def test_stale_udp_flows_are_deleted_after_the_rules_change(api: Client) -> None:
+    """UDP only: a removed endpoint's flows (cluster IP and node port), and the un-NATed flows
+    of a port that had no endpoints when endpoints appear; TCP changes delete nothing."""
+    udp = service("dns", type="NodePort", ports=[{"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}])
+    svc = await api.create(SERVICES, "default", udp)
+    vip = svc["spec"]["clusterIP"]
+    await api.create(SERVICES, "default", service("web"))
+    slice_ = eps_slice("dns", [])
+    slice_["ports"] = [{"name": "dns", "port": 53, "protocol": "UDP"}]
+    await api.create(SLICES, "default", slice_)
+    await api.create(SLICES, "default", eps_slice("web", ["10.244.1.9"]))
+    nft, ct = FakeNft(), FakeConntrack()
+    proxier = Proxier(api, node_name="a", nft=nft, conntrack=ct)  # type: ignore[arg-type]
+    await proxier.start()
+    try:
+        assert ct.deleted == []  # nothing is stale at start
+        await set_endpoints(api, "dns", ["10.244.1.5", "10.244.1.6"])
+        await until(lambda: bool(ct.deleted))
+        # Endpoints appeared where there were none: the flows sent meanwhile, NATed to nothing.
+        assert ct.deleted == [["-D", "-p", "udp", "--orig-port-dst", "53", "--orig-dst", vip],
+                              ["-D", "-p", "udp", "--orig-port-dst", "30053"]]
+        ct.deleted.clear()
+        await set_endpoints(api, "dns", ["10.244.1.6"])
+        await until(lambda: bool(ct.deleted))
+        assert ct.deleted == [["-D", "-p", "udp", "--orig-port-dst", "53", "--orig-dst", vip, "--reply-src", "10.244.1.5"],
+                              ["-D", "-p", "udp", "--orig-port-dst", "30053", "--reply-src", "10.244.1.5"]]
+        ct.deleted.clear()
+        await set_endpoints(api, "web", ["10.244.1.8"])  # TCP: nothing to clean
+        await until(lambda: ": 10.244.1.8 . 8080" in nft.scripts[-1])
+        await proxier.wait_idle()
+        assert ct.deleted == []
+        await api.delete(SERVICES, "default", "dns")  # the port is gone: its endpoint's flows too
+        await until(lambda: bool(ct.deleted))
+        assert ["-D", "-p", "udp", "--orig-port-dst", "53", "--orig-dst", vip, "--reply-src", "10.244.1.6"] in ct.deleted
+    finally:
+        await proxier.stop()

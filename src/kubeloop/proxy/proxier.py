@@ -68,6 +68,7 @@ from kubeloop.api.registry import by_plural
 from kubeloop.client.informer import Informer
 from kubeloop.client.tasks import cancel_and_wait
 
+from .conntrack import Conntrack, Flow, stale_flows
 from .healthcheck import HealthServer, ProxyHealth, ServiceHealth
 from .model import (EndpointInfo, ServicePortInfo, endpoints_for, local_endpoints, service_ports,
                     slice_service_key)
@@ -132,7 +133,7 @@ class Proxier:
                  retry_interval: float = 0.5, health_check_interval: float = 1.0, counters: bool = True,
                  pod_bridge: str = "cni0", bridge_masquerade: bool | None = None,
                  informers: Mapping[str, Informer] | None = None, nft: Nft | None = None,
-                 health_server: bool = False) -> None:
+                 health_server: bool = False, conntrack: Conntrack | None = None) -> None:
         self.client = client
         self.node_name = "" if host else node_name
         self.host = host
@@ -184,6 +185,11 @@ class Proxier:
         self._health_dirty = False
         self._last_ok: datetime | None = None
         self._failing = ""
+        # UDP service ports: their endpoint addresses as last synced, and the conntrack
+        # entries to delete once the next sync is live (see ``conntrack``).
+        self.conntrack = conntrack or Conntrack(netns)
+        self._udp: dict[str, tuple[ServicePortInfo, frozenset[str]]] = {}
+        self._stale: list[Flow] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, timeout: float = 30.0) -> None:
@@ -343,8 +349,13 @@ class Proxier:
             has_lb = has_lb or bool(port.load_balancer_ips)
             updates[port.key] = service_fragment(port, eps, self.cfg, self._lb_targets(port, eps))
             keys.add(port.key)
+            if port.protocol == "UDP":
+                self._note_udp(port, frozenset(e.ip for e in eps))
         for old in self._ports.get(svc_key, set()) - keys:
             updates[old] = None
+            if old in self._udp:
+                gone, before = self._udp.pop(old)
+                self._stale += stale_flows(gone, before, frozenset())
         if keys:
             self._ports[svc_key] = keys
         else:
@@ -356,6 +367,12 @@ class Proxier:
         if self._want_health:
             self._note_health_check(svc_key, ports, slices)
         return updates
+
+    def _note_udp(self, port: ServicePortInfo, after: frozenset[str]) -> None:
+        previous = self._udp.get(port.key)
+        if previous is not None:  # a port seen for the first time has no flows through us yet
+            self._stale += stale_flows(port, previous[1], after)
+        self._udp[port.key] = (port, after)
 
     def _note_health_check(self, svc_key: str, ports: list[ServicePortInfo], slices: list[Obj]) -> None:
         """The service's health check port and how many ready endpoints it has on this node
@@ -414,6 +431,8 @@ class Proxier:
         self.state.commit(full=full)
         self._need_full = self._need_recreate = False
         self._last_ok, self._failing = datetime.now(timezone.utc), ""
+        stale, self._stale = self._stale, []
+        await self.conntrack.delete(stale)  # after the rules: new flows must get the new NAT
         await self._publish_health()
         for t in seen.values():
             self.latency.observe(done - t)
