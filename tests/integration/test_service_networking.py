@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import http.server
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -239,6 +240,11 @@ def test_health_check_node_port_for_local_load_balancers(c, tmp_path):
                            capture_output=True, text=True)
         body_text, _, status = r.stdout.rpartition("\n")
         assert status == "200" and "lastUpdated" in json.loads(body_text)
+        # kube-proxy's metrics: every node has programmed endpoint changes by now.
+        metrics = subprocess.run(["curl", "-s", "-m", "3", f"http://{address}:10249/metrics"],
+                                 capture_output=True, text=True).stdout
+        count = re.search(r"^kubeproxy_network_programming_duration_seconds_count (\d+)$", metrics, re.M)
+        assert count and int(count[1]) > 0, metrics
     c.kubectl("delete", "svc", "who-lb")
     wait_for(lambda: subprocess.run(["curl", "-s", "-m", "2", f"http://{NODE_ADDRESSES[0]}:{check}/"],
                                     capture_output=True).returncode == 7, what="health check port closed")

@@ -30,7 +30,8 @@ async def get(port: int, path: str = "/") -> tuple[int, dict, dict]:
 def test_service_and_proxy_health() -> None:
     async def run() -> None:
         state = ProxyHealth(True, None)
-        server = HealthServer(lambda: state, host="127.0.0.1", proxy_port=free_port())
+        server = HealthServer(lambda: state, lambda: "kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.0\n",
+                              host="127.0.0.1", proxy_port=free_port(), metrics_port=free_port())
         await server.start()
         try:
             up, down = free_port(), free_port()
@@ -49,6 +50,8 @@ def test_service_and_proxy_health() -> None:
             status, body, _ = await get(server.proxy_port, "/livez")
             assert status == 503 and body["error"] == "nft said no"
             assert (await get(server.proxy_port, "/other"))[0] == 404
+            status, body, _ = await get(server.metrics_port, "/metrics")
+            assert status == 200 and body["text"] == "kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.0\n"
             # A port another process holds is reported and retried at the next update.
             with socket.socket() as taken:
                 taken.bind(("127.0.0.1", 0))

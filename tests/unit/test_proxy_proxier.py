@@ -103,6 +103,10 @@ async def test_first_sync_incremental_updates_and_stop(api: Client) -> None:
         assert f"flush chain ip kubeloop svc-{h}" in inc and "numgen random mod 1 " in inc
         assert "delete element ip kubeloop endpoints-tcp-0 { 1 }" in inc
         assert proxier.latency_summary()["count"] == 1
+        metrics = proxier.metrics_text()
+        assert "kubeproxy_network_programming_duration_seconds_count 1\n" in metrics
+        assert 'kubeproxy_network_programming_duration_seconds_bucket{le="+Inf"} 1\n' in metrics
+        assert "# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram" in metrics
 
         await api.delete(SERVICES, "default", "kubia")
         await until(lambda: f"delete chain ip kubeloop svc-{h}" in nft.scripts[-1])

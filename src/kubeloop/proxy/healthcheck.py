@@ -10,6 +10,7 @@
 * The proxy's own health, ``:10256/healthz`` (and ``/livez``): 200 while its rules are in
   sync, 503 with the last error while syncs fail. The body carries ``lastUpdated`` and
   ``currentTime`` as kube-proxy's does.
+* Its metrics, ``:10249/metrics`` (Prometheus text, rendered by the proxier).
 
 One aiohttp application serves every port; it tells them apart by the local port of the
 connection. Ports open and close as Services come and go (``set_services``).
@@ -28,6 +29,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 PROXY_HEALTH_PORT = 10256
+METRICS_PORT = 10249
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,13 @@ def _stamp(when: datetime | None) -> str:
 class HealthServer:
     """Serves the health endpoints on ``host`` (all addresses of this namespace by default)."""
 
-    def __init__(self, proxy_health: Callable[[], ProxyHealth], host: str = "0.0.0.0",
-                 proxy_port: int = PROXY_HEALTH_PORT) -> None:
+    def __init__(self, proxy_health: Callable[[], ProxyHealth], metrics: Callable[[], str] | None = None,
+                 host: str = "0.0.0.0", proxy_port: int = PROXY_HEALTH_PORT, metrics_port: int = METRICS_PORT) -> None:
         self.proxy_health = proxy_health
+        self.metrics = metrics
         self.host = host
         self.proxy_port = proxy_port
+        self.metrics_port = metrics_port
         self._services: dict[int, ServiceHealth] = {}
         self._sites: dict[int, web.TCPSite] = {}
         self._failed: dict[int, str] = {}  # port -> why it could not be opened
@@ -66,6 +70,8 @@ class HealthServer:
     async def start(self) -> None:
         await self._runner.setup()
         await self._open(self.proxy_port)
+        if self.metrics is not None:
+            await self._open(self.metrics_port)
 
     async def stop(self) -> None:
         await self._runner.cleanup()
@@ -78,15 +84,16 @@ class HealthServer:
     async def set_services(self, services: dict[int, ServiceHealth]) -> None:
         """The health check ports wanted now: opens new ones, closes the ones gone."""
         self._services = dict(services)
+        own = (self.proxy_port, self.metrics_port)
         for port in list(self._sites):
-            if port != self.proxy_port and port not in services:
+            if port not in own and port not in services:
                 site = self._sites.pop(port)
                 await site.stop()
         for port in services:
             if port not in self._sites:
                 await self._open(port)
         for port in list(self._failed):
-            if port not in services and port != self.proxy_port:
+            if port not in services and port not in own:
                 del self._failed[port]
 
     async def _open(self, port: int) -> None:
@@ -106,6 +113,11 @@ class HealthServer:
         port = sockname[1] if sockname else 0
         if port == self.proxy_port:
             return self._proxy(request)
+        if port == self.metrics_port and self.metrics is not None:
+            if request.path != "/metrics":
+                return web.Response(status=404, text="404 page not found\n")
+            return web.Response(text=self.metrics(), content_type="text/plain", charset="utf-8",
+                                headers={"X-Content-Type-Options": "nosniff"})
         svc = self._services.get(port)
         if svc is None:  # closing: the Service just went away
             return web.Response(status=404, text="no such service health check\n")

@@ -45,9 +45,10 @@ integration test when the direct path is hidden from conntrack). When bridged tr
 netfilter, the proxier masquerades service connections that enter and leave through the pod
 bridge (``bridge_masquerade``; the pod then sees the bridge address), which restores both.
 
-Health endpoints (``health_server``, the node agent's proxier): kube-proxy's ``:10256/healthz``
-and a server on each ``healthCheckNodePort`` of this node (see ``healthcheck``), updated
-after every successful sync.
+Health endpoints (``health_server``, the node agent's proxier): kube-proxy's ``:10256/healthz``,
+a server on each ``healthCheckNodePort`` of this node (see ``healthcheck``), updated after
+every successful sync, and ``:10249/metrics`` with kube-proxy's metric names (network
+programming latency, sync durations).
 
 It never touches the API server's storage or other components' memory: all it knows comes
 from the informers.
@@ -123,6 +124,12 @@ class LatencyHistogram:
             "buckets": buckets,
         }
 
+    def exposition(self, name: str, help_text: str) -> list[str]:
+        """The histogram in the Prometheus text format."""
+        lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        lines += [f'{name}_bucket{{le="{le}"}} {n}' for le, n in self.summary()["buckets"].items()]
+        return lines + [f"{name}_sum {self.sum:.6f}", f"{name}_count {self.total}"]
+
 
 class Proxier:
     """Programs one table ``ip kubeloop`` in ``netns`` (None: this process's namespace)."""
@@ -174,6 +181,7 @@ class Proxier:
         self._node_failures: dict[str, int] = {}  # consecutive failed probes
         self._live: dict[str, str] = {}
         self.latency = LatencyHistogram()
+        self.sync_durations = LatencyHistogram(keep=0)
         self.stats: dict[str, Any] = {"syncs": 0, "full_syncs": 0, "failures": 0, "last_sync_s": 0.0,
                                       "last_full_sync_s": 0.0, "last_error": ""}
         self._recorder: Any = None
@@ -224,7 +232,7 @@ class Proxier:
             self._live = self._compute_live()
         self._seen.clear()  # the initial state is no endpoint change
         if self._want_health:
-            self.health = HealthServer(self._proxy_health)
+            self.health = HealthServer(self._proxy_health, self.metrics_text)
             await self.health.start()
         await self._sync(full=True)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="proxier")
@@ -391,6 +399,22 @@ class Proxier:
             self._health_checks[svc_key] = now
             self._health_dirty = True
 
+    def metrics_text(self) -> str:
+        """kube-proxy's main metrics (same names), Prometheus text format, for :10249/metrics."""
+        lines = self.latency.exposition(
+            "kubeproxy_network_programming_duration_seconds",
+            "In Cluster Network Programming Latency in seconds (endpoint change seen -> rules live)")
+        lines += self.sync_durations.exposition("kubeproxy_sync_proxy_rules_duration_seconds",
+                                                "SyncProxyRules latency in seconds")
+        last = self._last_ok.timestamp() if self._last_ok else 0
+        lines += ["# HELP kubeproxy_sync_proxy_rules_last_timestamp_seconds The last time proxy rules were "
+                  "successfully synced", "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge",
+                  f"kubeproxy_sync_proxy_rules_last_timestamp_seconds {last:.3f}",
+                  "# HELP kubeloop_proxy_sync_failures_total Rule syncs that failed (each is retried)",
+                  "# TYPE kubeloop_proxy_sync_failures_total counter",
+                  f"kubeloop_proxy_sync_failures_total {self.stats['failures']}"]
+        return "\n".join(lines) + "\n"
+
     def _proxy_health(self) -> ProxyHealth:
         return ProxyHealth(healthy=not self._failing, last_updated=self._last_ok, error=self._failing)
 
@@ -439,6 +463,7 @@ class Proxier:
         self._last_sync = done
         self.stats["syncs"] += 1
         self.stats["last_sync_s"] = done - start
+        self.sync_durations.observe(done - start)
         if full:
             self.stats["full_syncs"] += 1
             self.stats["last_full_sync_s"] = done - start
