@@ -11,6 +11,8 @@ docs/performance.md by hand, with the date and the machine.
     pods        pod create -> Ready latency, RC scale 0 -> 100, memory per pod
     service     requests/s through a ClusterIP vs straight to a pod, keep-alive and a new
                 connection per request (wrk, from a client pod)
+    ingress     the ingress's nginx configuration vs a hand-written nginx reverse proxy, HTTP
+                and HTTPS, keep-alive and new connections (wrk; see bench/ingress.py)
 
 The service data plane's control path (full sync, programming latency) has its own runner:
 `python -m kubeloop.proxy.bench`.
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from .ingress import bench_ingress  # noqa: E402,F401 -- run by name from main()
 
 
 IDLE_RSS_MB: list[int] = []

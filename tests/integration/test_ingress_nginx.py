@@ -6,15 +6,12 @@ The route tables are built straight from objects (not through the API server, wh
 EndpointSlice validation refuses loopback addresses, as Kubernetes does); the API-driven
 tests with pod addresses are in test_ingress_controller.py. No root needed; a missing nginx
 or curl skips, or fails when CI is set. Every nginx and backend started here is stopped here.
-
-Also `test_benchmark_ingress_vs_handwritten_nginx`: wrk through the ingress configuration vs
-a hand-written reverse-proxy configuration for the same backend, printed as ratios.
+(The benchmark against a hand-written nginx is `python -m bench ingress`.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import json
 import os
@@ -414,145 +411,6 @@ async def test_graceful_reload_bad_config_restart_and_stop(proxy: Proxy) -> None
         assert proxy.nginx.pid != master
     finally:
         await backends.stop()
-
-
-# -- benchmark ---------------------------------------------------------------------------------
-
-# The same reverse proxy written by hand: upstream keepalive, HTTP/1.1, `Connection ""`, and the
-# TLS versions the ingress offers (nginx 1.22's own default stops at TLS 1.2).
-HANDWRITTEN = """
-worker_processes 2;
-pid {state}/hand.pid;
-error_log {state}/hand-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/hb; proxy_temp_path {tmp}/hp; fastcgi_temp_path {tmp}/hf;
-    uwsgi_temp_path {tmp}/hu; scgi_temp_path {tmp}/hs;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    upstream backend {{
-        server {backend};
-        keepalive 32;
-    }}
-    server {{
-        listen 127.0.0.1:{http};
-        listen 127.0.0.1:{https} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {cert};
-        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-        }}
-    }}
-}}
-"""
-
-BACKEND_NGINX = """
-worker_processes 1;
-pid {state}/backend.pid;
-error_log {state}/backend-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {tmp}/bb; proxy_temp_path {tmp}/bp; fastcgi_temp_path {tmp}/bf;
-    uwsgi_temp_path {tmp}/bu; scgi_temp_path {tmp}/bs;
-    server {{
-        listen {backend};
-        location / {{ return 200 "You've hit bench-pod\\n"; }}
-    }}
-}}
-"""
-
-
-def _cpu_ns(pids: Iterable[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-    return total
-
-
-async def wrk(url: str, seconds: float, *headers: str, nginx: NginxProcess | None = None) -> tuple[float, str, float]:
-    """(requests/s, p99 latency, CPU µs per request of nginx's workers) for one wrk run."""
-    args = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
-    for h in headers:
-        args += ["-H", h]
-    workers = nginx.workers() if nginx is not None else set()
-    before = _cpu_ns(workers)
-    proc = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    out = (await proc.communicate())[0].decode()
-    cpu = _cpu_ns(workers) - before
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    assert rps, out
-    assert not errors, out
-    rate = float(rps.group(1))
-    return rate, p99.group(1) if p99 else "?", (cpu / 1000 / (rate * seconds)) if rate else 0.0
-
-
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
-async def test_benchmark_ingress_vs_handwritten_nginx(proxy: Proxy, capsys: pytest.CaptureFixture[str]) -> None:
-    """Requests/s through the ingress's nginx configuration vs a hand-written reverse proxy for the
-    same backend (an nginx answering a fixed body): three interleaved 2-second wrk runs per mode,
-    medians compared; also nginx's own CPU per request (steadier than req/s on shared cores)."""
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed")
-    state, tmp = proxy.settings.layout.state_dir, proxy.settings.layout.temp_dir
-    backend = f"127.0.0.1:{free_port()}"
-    hand_http, hand_https = free_port(), free_port()
-    backend_nginx = NginxProcess(state / "backend.conf", state / "backend.pid", prefix=state)
-    hand = NginxProcess(state / "hand.conf", state / "hand.pid", prefix=state)
-    try:
-        ok, msg = await backend_nginx.apply(BACKEND_NGINX.format(state=state, tmp=tmp, backend=backend))
-        assert ok, msg
-        ok, msg = await hand.apply(HANDWRITTEN.format(state=state, tmp=tmp, backend=backend, http=hand_http,
-                                                      https=hand_https, cert=state / "tls" / "default.pem"))
-        assert ok, msg
-        addr, port = backend.split(":")
-        # wrk sends no usable SNI for 127.0.0.1: route the default server to the backend too.
-        table = build_table([T.ingress("bench", [T.rule("bench.example.com", [("/", "Prefix", "bench")]),
-                                                 T.rule(None, [("/", "Prefix", "bench")])])],
-                            [T.svc("bench")], [slice_for("bench", addr, int(port))])
-        await proxy.apply(table)
-        host = "Host: bench.example.com"
-        modes = {
-            "http keep-alive": ("http", hand_http, proxy.http, [host]),
-            "http new connection": ("http", hand_http, proxy.http, [host, "Connection: close"]),
-            "https keep-alive": ("https", hand_https, proxy.https, [host]),
-            "https new connection (handshakes)": ("https", hand_https, proxy.https, [host, "Connection: close"]),
-        }
-        direct = _median([(await wrk(f"http://{backend}/", 2))[0] for _ in range(3)])
-        lines = [f"direct to the backend (http keep-alive): {direct:.0f} req/s"]
-        ratios = {}
-        for mode, (scheme, hand_port, ing_port, headers) in modes.items():
-            runs: dict[str, list[tuple[float, str, float]]] = {"hand": [], "ingress": []}
-            for _ in range(3):
-                runs["hand"].append(await wrk(f"{scheme}://127.0.0.1:{hand_port}/", 2, *headers, nginx=hand))
-                runs["ingress"].append(await wrk(f"{scheme}://127.0.0.1:{ing_port}/", 2, *headers, nginx=proxy.nginx))
-            med = {k: (_median([r[0] for r in v]), sorted(v)[1][1], _median([r[2] for r in v])) for k, v in runs.items()}
-            ratios[mode] = med["ingress"][0] / med["hand"][0]
-            cpu_ratio = med["hand"][2] / med["ingress"][2] if med["ingress"][2] else 0.0
-            lines.append(
-                f"{mode}: ingress {med['ingress'][0]:.0f} req/s (p99 {med['ingress'][1]}, {med['ingress'][2]:.1f} µs CPU/req), "
-                f"hand-written {med['hand'][0]:.0f} req/s (p99 {med['hand'][1]}, {med['hand'][2]:.1f} µs CPU/req); "
-                f"ingress/hand-written: {ratios[mode]:.2f} by req/s, {cpu_ratio:.2f} by CPU/req"
-                + (f"; ingress/direct {med['ingress'][0] / direct:.2f}" if mode == "http keep-alive" else ""))
-        report = "\n".join(lines)
-        with capsys.disabled():
-            print("\n" + report)
-        # Loose floor: catches a lost upstream keepalive (about 0.4×), not noise on shared cores.
-        assert ratios["http keep-alive"] > 0.6, report
-    finally:
-        await hand.stop()
-        await backend_nginx.stop()
 
 
 async def test_start_failure_is_reported_in_one_line(proxy: Proxy) -> None:
