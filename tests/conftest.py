@@ -9,6 +9,7 @@ fails the test instead of skipping it.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,28 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"prerequisite missing in CI: {reason}")
     pytest.skip(reason)
+
+
+def require_root_and(*tools: str) -> None:
+    """Root and these commands, or skip (fail in CI)."""
+    missing = [] if os.geteuid() == 0 else ["root"]
+    missing += [t for t in tools if shutil.which(t) is None]
+    require(not missing, f"needs {', '.join(missing)}")
+
+
+@pytest.fixture
+def netns(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A throwaway network namespace (root, ip and nft needed), removed afterwards. Named
+    after the test module's NETNS_PREFIX (never kubeloop's own ``kl-``, which ``kubeloop up``
+    cleans), so leftovers show whose they are."""
+    require_root_and("ip", "nft")
+    name = f"{getattr(request.module, 'NETNS_PREFIX', 'kltest')}-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+    assert not os.path.exists(f"/run/netns/{name}")
 
 
 @dataclass

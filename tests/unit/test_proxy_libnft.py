@@ -10,48 +10,29 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
-import shutil
 import subprocess
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from conftest import require
 from kubeloop.proxy.model import EndpointInfo, ServicePortInfo
 from kubeloop.proxy.nft import Nft, NftError, library
 from kubeloop.proxy.rules import GLOBAL, RenderConfig, RuleState, global_fragment, service_fragment
 
 pytestmark = pytest.mark.root
+NETNS_PREFIX = "klnft"  # throwaway namespaces: see conftest.netns
 
 CFG = RenderConfig(node_name="n1", node_ips=("172.30.0.11",), cluster_cidr="10.244.0.0/16")
 
 
-def require_root() -> None:
-    missing = [] if os.geteuid() == 0 else ["root"]
-    missing += [t for t in ("ip", "nft") if shutil.which(t) is None]
-    if missing:
-        reason = f"needs {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(f"prerequisite missing in CI: {reason}")
-        pytest.skip(reason)
 
 
 def require_library() -> None:
-    if library() is None:
-        pytest.skip("libnftables cannot be loaded")
+    require(library() is not None, "libnftables cannot be loaded")
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    require_root()
-    name = f"klnft-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
-    assert not os.path.exists(f"/run/netns/{name}")
 
 
 def state(ports: list[tuple[ServicePortInfo, list[EndpointInfo]]]) -> RuleState:

@@ -8,11 +8,8 @@ rendered script is accepted by the kernel through nft, in sequence.
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
 import subprocess
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -415,26 +412,10 @@ def test_latency_histogram() -> None:
 
 # -- the kernel accepts it -----------------------------------------------------------------
 
-def require_root() -> None:
-    missing = [] if os.geteuid() == 0 else ["root"]
-    missing += [t for t in ("ip", "nft") if shutil.which(t) is None]
-    if missing:
-        reason = f"needs {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(f"prerequisite missing in CI: {reason}")
-        pytest.skip(reason)
+NETNS_PREFIX = "klprt"  # throwaway namespaces (the netns fixture: see conftest)
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    require_root()
-    name = f"klprt-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
-    assert not os.path.exists(f"/run/netns/{name}")
+
 
 
 def nft(netns: str, script: str, check: bool = False) -> str:
