@@ -96,6 +96,10 @@ class Attachment:
 
 
 class ContainerIO:
+    """One run of one container: its log file, its pipes (or pty) and its attach sessions.
+    Create it, start the process with ``child_stdio``, then call ``started()``; ``finish()``
+    once the process exited."""
+
     def __init__(self, log_path: Path, *, tty: bool = False, stdin: bool = False, stdin_once: bool = False) -> None:
         self.log_path = log_path
         self.tty = tty
@@ -109,7 +113,7 @@ class ContainerIO:
         self._stdin_attached = False
         self._closed = asyncio.get_running_loop().create_future()
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 -- closed in _finish
+        self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 -- closed by close()
         if tty:
             master, slave = os.openpty()
             self._child = [slave]
