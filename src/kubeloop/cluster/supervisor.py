@@ -1,14 +1,17 @@
 """Cluster: starts kubeloop's components in dependency order and stops them cleanly.
 
-Today that is the PKI, the API server and the kubeconfig; node agents, the service proxy,
-DNS and ingress join here as they land. Start-up order and failure policy live in this one
-place (the design of k3s' executor): a component that fails to start stops everything
-started before it, and `stop()` undoes start-up in reverse.
+The node network, PKI, API server, controllers, the host's service proxy, DNS, ingress, the
+control socket, the nodes and the kubeconfig. Start-up order and failure policy live in this
+one place (the design of k3s' executor): each component registers its undo on an
+AsyncExitStack as it starts, so a component that fails to start stops everything started
+before it, and `stop()` undoes start-up in reverse -- every step, even when an earlier one
+fails, so that nothing is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -76,6 +79,7 @@ class Cluster:
         self.dns: Any = None
         self.ingress: Any = None
         self._network_up = False
+        self._stack = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
         """Start everything; on any failure, undo what was started and re-raise."""
@@ -91,9 +95,11 @@ class Cluster:
         if cfg.nodes and os.geteuid() != 0:
             raise PermissionError("kubeloop needs root to create nodes and pods (Linux namespaces); "
                                   "run it as root, or with --nodes 0 for the control plane alone")
+        stack = self._stack
         if cfg.nodes:
             # Whatever a crashed run left behind goes first.
             await network.cleanup_leftovers(self.netcfg)
+            stack.push_async_callback(self._stop_network)
             await network.ensure_bridge(self.netcfg)
             self._network_up = True
             await network.guard_routes(self.netcfg, [cfg.service_cidr])
@@ -120,20 +126,15 @@ class Cluster:
         )
         node_ctx = pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key)
         self.apiserver = APIServer(api_cfg, node_proxy=make_node_proxy(self._resolve_node(node_ctx)))
-        try:
-            await self.apiserver.start()
-        except BaseException:
-            await self.stop()
-            raise
+        stack.push_async_callback(self._stop_apiserver)
+        await self.apiserver.start()
         self.say(f"API server listening on {self.apiserver.url}")
         self.client = Client(self.apiserver.url, pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key))
+        stack.push_async_callback(self._close_client)
         self.controllers = ControllerManager(self.client, default_controllers(
             cfg.node_monitor_grace, default_pool(cfg.cluster_cidr)))
-        try:
-            await self.controllers.start()
-        except BaseException:
-            await self.stop()
-            raise
+        stack.push_async_callback(self._stop_controllers)
+        await self.controllers.start()
         self.say("controllers running: " + ", ".join(c.name for c in self.controllers.controllers))
         if cfg.nodes:
             # The host namespace gets the same service rules, so the user's shell reaches cluster
@@ -144,25 +145,25 @@ class Cluster:
                                       informers={"services": self.controllers.informers.get("services"),
                                                  "endpointslices": self.controllers.informers.get("endpointslices"),
                                                  "nodes": self.controllers.informers.get("nodes")})
+            stack.push_async_callback(self._stop_host_proxy)
             await self.host_proxy.start()
             self.say("service proxy programming the host's nftables table 'kubeloop'")
             await self._start_dns()
             await self._start_ingress()
         self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
+        stack.push_async_callback(self._stop_control)
         await self.control.start()
         if cfg.nodes:
             self.nodes = NodeSet(netcfg=self.netcfg, keys=keys, data_dir=cfg.data_dir, api_port=self.apiserver.port,
                                  cluster_domain=cfg.cluster_domain, dns_ip=cfg.dns_ip,
                                  heartbeat=min(10.0, cfg.node_monitor_grace / 4), say=self.say)
-            try:
-                await asyncio.gather(*(self.nodes.add(f"node-{i + 1}") for i in range(cfg.nodes)))
-            except BaseException:
-                await self.stop()
-                raise
+            stack.push_async_callback(self._stop_nodes)
+            await asyncio.gather(*(self.nodes.add(f"node-{i + 1}") for i in range(cfg.nodes)))
         config = kubeconfig.render(self.apiserver.url, keys.ca_pem(), *keys.admin_pem(), name=CONTEXT)
         kubeconfig.write_standalone(self.kubeconfig_path, config)
         if cfg.merge_kubeconfig:
             self.merged_into = kubeconfig.merge_into_user_config(config)
+            stack.callback(self._unmerge_kubeconfig)
             self.say(f"kubeconfig context {CONTEXT!r} merged into {self.merged_into} and made current")
 
     def _resolve_node(self, ctx: ssl.SSLContext) -> Callable[[str, str], Awaitable[tuple[str, ssl.SSLContext | None]]]:
@@ -185,6 +186,7 @@ class Cluster:
         address = self.netcfg.host_address
         self.dns = ClusterDNS(self.client, listen=[(address, 53)], cluster_domain=cfg.cluster_domain,
                               upstreams=cfg.dns_upstreams or None)
+        self._stack.push_async_callback(self._stop_dns)
         await self.dns.start()
         assert self.client is not None
         services, endpoints = by_plural("services"), by_plural("endpoints")
@@ -225,6 +227,7 @@ class Cluster:
             self.say(f"running without ingress: {e}")
             return
         self.ingress = controller
+        self._stack.push_async_callback(self._stop_ingress)
         self.say(f"ingress controller (nginx) serving {address}:80 and :443, class 'kubeloop' (default)")
 
     async def _control(self, request: dict[str, object]) -> dict[str, object]:
@@ -252,38 +255,62 @@ class Cluster:
         return {"ok": False, "error": f"unknown operation {op!r}"}
 
     async def stop(self) -> None:
+        """Undo start-up in reverse; every step runs even if one before it fails (the first
+        failure is raised at the end)."""
+        stack, self._stack = self._stack, contextlib.AsyncExitStack()
+        await stack.aclose()
+
+    # Each undo leaves its attribute None, so `status` and the control socket see what is left.
+    async def _stop_control(self) -> None:
         if self.control is not None:
             await self.control.stop()
             self.control = None
+
+    async def _stop_nodes(self) -> None:
         if self.nodes is not None:
             await self.nodes.stop_all()
             self.nodes = None
+
+    async def _stop_ingress(self) -> None:
         if self.ingress is not None:
             await self.ingress.stop()
             self.ingress = None
+
+    async def _stop_dns(self) -> None:
         if self.dns is not None:
             await self.dns.stop()
             self.dns = None
+
+    async def _stop_host_proxy(self) -> None:
         if self.host_proxy is not None:
             await self.host_proxy.stop()
             self.host_proxy = None
+
+    async def _stop_controllers(self) -> None:
         if self.controllers is not None:
             await self.controllers.stop()
             self.controllers = None
+
+    async def _close_client(self) -> None:
         if self.client is not None:
             await self.client.close()
             self.client = None
+
+    def _unmerge_kubeconfig(self) -> None:
         if self.merged_into is not None:
             kubeconfig.remove_from_user_config(CONTEXT, self.merged_into)
             self.merged_into = None
+
+    async def _stop_apiserver(self) -> None:
         if self.apiserver is not None:
             await self.apiserver.stop()
             self.apiserver = None
-        if self._network_up:
-            await network.remove_guard_routes(self.netcfg, [self.config.service_cidr])
-            # Kills whatever is still inside kubeloop's namespaces, then removes them all.
-            await network.cleanup_leftovers(self.netcfg)
-            self._network_up = False
+
+    async def _stop_network(self) -> None:
+        await network.remove_guard_routes(self.netcfg, [self.config.service_cidr])
+        # Kills whatever is still inside kubeloop's namespaces, then removes them all.
+        await network.cleanup_leftovers(self.netcfg)
+        self._network_up = False
 
 
 def _first_service_ip(cidr: str) -> str:
