@@ -220,7 +220,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     node_runner, node_port = await start_site(node_app)
     node_url = f"http://127.0.0.1:{node_port}"
 
-    async def resolve(namespace: str, pod: str) -> tuple[str, None]:
+    async def resolve(node: str) -> tuple[str, None]:
+        assert node == NODE
         return node_url, None
 
     api_url, create, stop = await _real_api_server(make_node_proxy(resolve))
@@ -653,7 +654,7 @@ async def test_log_errors_are_statuses(env: Env) -> None:
 async def test_node_unreachable_is_a_status() -> None:
     dead = free_port()
 
-    async def resolve(namespace: str, pod: str) -> tuple[str, None]:
+    async def resolve(node: str) -> tuple[str, None]:
         return f"http://127.0.0.1:{dead}", None
 
     async def get_pod(namespace: str, name: str) -> dict[str, Any]:  # instead of the API server's store

@@ -245,10 +245,10 @@ class ResourceHandlers:
             return media.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                         "code": 201}, 201)
         if sub in ("log", "exec", "attach", "portforward") and rp.resource.kind == "Pod":
-            await self.store.get(rp.resource, rp.namespace or "", rp.name or "")
             if self.node_proxy is None:
+                await self.store.get(rp.resource, rp.namespace or "", rp.name or "")  # NotFound first
                 raise APIError(f"pods/{sub} is not available: no node agents run in this cluster")
-            return await self.node_proxy(request, rp)
+            return await self.node_proxy(request, rp)  # it reads the pod (NotFound too) and its node
         if sub and not (sub == "status" and rp.resource.has_subresource("status")):
             if not (sub == "finalize" and rp.resource.kind == "Namespace"):
                 raise NotFound("the server could not find the requested resource")

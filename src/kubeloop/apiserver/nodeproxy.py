@@ -41,7 +41,7 @@ from .paths import ResourcePath
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-Resolve = Callable[[str, str], Awaitable["tuple[str, ssl.SSLContext | None]"]]
+Resolve = Callable[[str], Awaitable["tuple[str, ssl.SSLContext | None]"]]
 GetPod = Callable[[str, str], Awaitable[Obj]]
 T = TypeVar("T")
 
@@ -55,16 +55,16 @@ MAX_WS_MESSAGE = 16 * 1024 * 1024
 def make_node_proxy(resolve: Resolve, *, get_pod: GetPod | None = None) -> NodeProxy:
     """The API server's node proxy.
 
-    resolve(namespace, pod) returns the base URL of the node agent running the pod
-    (`https://172.30.0.10:10250`) and the SSL context to reach it with (None: plain HTTP or
-    default verification). get_pod(namespace, pod) returns the pod object, raising NotFound;
+    resolve(node name) returns the base URL of that node's agent (`https://172.30.0.10:10250`)
+    and the SSL context to reach it with (None: plain HTTP or default verification). get_pod(namespace, pod) returns the pod object, raising NotFound;
     without it the pod is read from the API server's `request.app["store"]`.
     """
 
     async def proxy(request: web.Request, rp: ResourcePath) -> web.StreamResponse:
         namespace, name, sub = rp.namespace or "", rp.name or "", rp.subresource
         pod = await (get_pod(namespace, name) if get_pod is not None else _store_pod(request, rp))
-        if not (pod.get("spec") or {}).get("nodeName"):
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
             raise BadRequest(f"pod {name} does not have a host assigned")
         params = MultiDict((k, v) for k, v in request.query.items() if k != "container")
         ns_q, name_q = quote(namespace, safe=""), quote(name, safe="")
@@ -72,15 +72,15 @@ def make_node_proxy(resolve: Resolve, *, get_pod: GetPod | None = None) -> NodeP
             if request.method != "GET":
                 raise MethodNotSupported(f"{request.method} is not supported on pods/log")
             container = _container(pod, request.query.get("container"))
-            base, ctx = await resolve(namespace, name)
+            base, ctx = await resolve(node)
             url = f"{base}/containerLogs/{ns_q}/{name_q}/{quote(container, safe='')}"
             return await _relay_http(request, "GET", url, params, ctx)
         if sub in ("exec", "attach"):
             container = _container(pod, request.query.get("container"))
-            base, ctx = await resolve(namespace, name)
+            base, ctx = await resolve(node)
             url = f"{base}/{sub}/{ns_q}/{name_q}/{quote(container, safe='')}"
         elif sub == "portforward":
-            base, ctx = await resolve(namespace, name)
+            base, ctx = await resolve(node)
             url = f"{base}/portForward/{ns_q}/{name_q}"
         else:
             raise NotFound("the server could not find the requested resource")

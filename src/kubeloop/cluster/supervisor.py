@@ -166,12 +166,10 @@ class Cluster:
             stack.callback(self._unmerge_kubeconfig)
             self.say(f"kubeconfig context {CONTEXT!r} merged into {self.merged_into} and made current")
 
-    def _resolve_node(self, ctx: ssl.SSLContext) -> Callable[[str, str], Awaitable[tuple[str, ssl.SSLContext | None]]]:
-        async def resolve(namespace: str, pod: str) -> tuple[str, ssl.SSLContext | None]:
+    def _resolve_node(self, ctx: ssl.SSLContext) -> Callable[[str], Awaitable[tuple[str, ssl.SSLContext | None]]]:
+        async def resolve(node_name: str) -> tuple[str, ssl.SSLContext | None]:
             assert self.apiserver is not None and self.apiserver.store is not None
-            store = self.apiserver.store
-            obj = await store.get(by_plural("pods"), namespace, pod)
-            node = await store.get(by_plural("nodes"), "", obj["spec"]["nodeName"])
+            node = await self.apiserver.store.get(by_plural("nodes"), "", node_name)
             address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
             port = node["status"].get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port", 10250)
             return f"https://{address}:{port}", ctx
