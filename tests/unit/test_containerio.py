@@ -114,3 +114,20 @@ def test_tty_container(tmp_path: Path) -> None:
     lines = [e for e in entries(tmp_path / "0.log")]
     assert all(stream == b"stdout" for stream, _, _ in lines)
     assert any(b"got:typed" in text for _, _, text in lines)
+
+
+def test_log_rotates_as_the_kubelet_does(tmp_path: Path) -> None:
+    """Past the size limit the file gets a timestamp suffix and writing starts over; only
+    `log_max_files` files are kept; every kept line is whole."""
+    async def run() -> None:
+        io = ContainerIO(tmp_path / "0.log", log_max_bytes=600, log_max_files=3)
+        proc = await start(io, "sh", "-c", "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo line-$i; sleep 0.01; done")
+        assert await proc.wait() == 0
+        await io.finish()
+    asyncio.run(run())
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files][0] == "0.log" and len(files) == 3, files
+    assert all(f.name.startswith("0.log.") for f in files[1:])
+    assert all(f.stat().st_size <= 600 for f in files)
+    newest = [e[2] for e in entries(tmp_path / "0.log")]
+    assert newest[-1] == b"line-40" and all(t.startswith(b"line-") for t in newest)

@@ -6,7 +6,8 @@
 * the CRI log: every line of output is appended to the container's log file as
   ``<RFC 3339 nano UTC> <stdout|stderr> <F|P> <line>`` (``P`` for a piece of a line longer
   than 16 KiB, continued in the next entry, as containerd writes it), so that
-  ``kubectl logs --timestamps`` and ``--since`` are exact;
+  ``kubectl logs --timestamps`` and ``--since`` are exact; rotated at 10 MiB, 5 files, as
+  the kubelet does by default;
 * ``kubectl attach``: each ``attach()`` gets the output from then on, raw, on its own
   readers, and may write to the container's stdin;
 * stdin: with ``stdin: true`` the process reads from a pipe the agent keeps open (no EOF
@@ -33,6 +34,10 @@ from .streaming import format_log_entry
 
 MAX_LINE = 16 * 1024  # containerd's maximum log line; longer lines become partial entries
 DRAIN_AFTER_EXIT = 1.0  # how long output may trail the process (a background child can hold it)
+# The kubelet's defaults (containerLogMaxSize, containerLogMaxFiles): the log file is rotated
+# at 10 MiB, keeping the current file and 4 rotated ones (`kubectl logs` reads the current one).
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_MAX_FILES = 5
 
 
 class _StdinWriter:
@@ -100,8 +105,11 @@ class ContainerIO:
     Create it, start the process with ``child_stdio``, then call ``started()``; ``finish()``
     once the process exited."""
 
-    def __init__(self, log_path: Path, *, tty: bool = False, stdin: bool = False, stdin_once: bool = False) -> None:
+    def __init__(self, log_path: Path, *, tty: bool = False, stdin: bool = False, stdin_once: bool = False,
+                 log_max_bytes: int = LOG_MAX_BYTES, log_max_files: int = LOG_MAX_FILES) -> None:
         self.log_path = log_path
+        self.log_max_bytes = log_max_bytes
+        self.log_max_files = log_max_files
         self.tty = tty
         self.has_stdin = stdin
         self.stdin_once = stdin_once
@@ -114,6 +122,7 @@ class ContainerIO:
         self._closed = asyncio.get_running_loop().create_future()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 -- closed by close()
+        self._log_size = self._log.tell()
         if tty:
             master, slave = os.openpty()
             self._child = [slave]
@@ -192,20 +201,47 @@ class ContainerIO:
 
     def _log_output(self, stream: str, data: bytes) -> None:
         buf = self._pending.get(stream, b"") + data
+        cut = buf.rfind(b"\n")
+        lines, rest = (buf[:cut].split(b"\n"), buf[cut + 1:]) if cut >= 0 else ([], buf)
         now = datetime.now(timezone.utc)
         out = bytearray()
-        *lines, rest = buf.split(b"\n")
-        for line in lines:
-            while len(line) > MAX_LINE:
-                out += format_log_entry(stream, line[:MAX_LINE], partial=True, when=now)
-                line = line[MAX_LINE:]
-            out += format_log_entry(stream, line, when=now)
+        if lines and max(map(len, lines)) <= MAX_LINE:
+            # The usual case, in one join: a chatty container must not keep the agent busy
+            # formatting line by line (5,000 lines a chunk for `yes`).
+            prefix = format_log_entry(stream, b"", when=now)[:-1]
+            out += prefix + (b"\n" + prefix).join(lines) + b"\n"
+        else:
+            for line in lines:
+                while len(line) > MAX_LINE:
+                    out += format_log_entry(stream, line[:MAX_LINE], partial=True, when=now)
+                    line = line[MAX_LINE:]
+                out += format_log_entry(stream, line, when=now)
         while len(rest) >= MAX_LINE:
             out += format_log_entry(stream, rest[:MAX_LINE], partial=True, when=now)
             rest = rest[MAX_LINE:]
         self._pending[stream] = rest
-        if out and not self._log.closed:
-            self._log.write(bytes(out))
+        self._write_log(bytes(out))
+
+    def _write_log(self, entries: bytes) -> None:
+        if not entries or self._log.closed:
+            return
+        if self._log_size and self._log_size + len(entries) > self.log_max_bytes:
+            self._rotate()
+        self._log.write(entries)
+        self._log_size += len(entries)
+
+    def _rotate(self) -> None:
+        """As the kubelet does: the full file gets a timestamp suffix, the oldest rotated ones
+        go, and writing starts over in a new file at the same path (a `kubectl logs -f`
+        reading it sees the file shrink and reopens it)."""
+        self._log.close()
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S.%f")
+        self.log_path.rename(self.log_path.with_name(f"{self.log_path.name}.{stamp}"))
+        rotated = sorted(self.log_path.parent.glob(f"{self.log_path.name}.*"))
+        for old in rotated[:max(len(rotated) - (self.log_max_files - 1), 0)]:
+            old.unlink(missing_ok=True)
+        self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 -- closed by close()
+        self._log_size = 0
 
     def _eof(self, fd: int) -> None:
         stream = self._readers.pop(fd, None)
@@ -214,8 +250,8 @@ class ContainerIO:
         asyncio.get_running_loop().remove_reader(fd)
         os.close(fd)
         rest = self._pending.pop(stream, b"")
-        if rest and not self._log.closed:  # a last line without its newline is still a line
-            self._log.write(format_log_entry(stream, rest))
+        if rest:  # a last line without its newline is still a line
+            self._write_log(format_log_entry(stream, rest))
 
     # -- attach and stdin ------------------------------------------------------------------
 
