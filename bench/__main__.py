@@ -34,7 +34,6 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from .ingress import bench_ingress  # noqa: E402,F401 -- run by name from main()
 
 
 IDLE_RSS_MB: list[int] = []
@@ -328,9 +327,16 @@ def _rounded(values: list[float]) -> str:
 
 
 def main() -> None:
+    from .ingress import bench_ingress
+
+    benches = {"startup": bench_startup, "api": bench_api, "pods": bench_pods, "service": bench_service,
+               "ingress": bench_ingress}
     names = sys.argv[1:] or ["startup", "api", "pods"]
+    unknown = [n for n in names if n not in benches]
+    if unknown:
+        raise SystemExit(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(benches)}")
     for name in names:
-        globals()[f"bench_{name}"]()
+        benches[name]()
 
 
 if __name__ == "__main__":
