@@ -17,6 +17,7 @@ import signal
 import ssl
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -173,6 +174,23 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy_health(address: str, port: int = 10256) -> str:
+    """What the node's service proxy says of itself on :10256/healthz (kube-proxy's port)."""
+    try:
+        # No proxy from the environment: the node is on kubeloop's own network.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://{address}:{port}/healthz", timeout=2):
+            return "proxy rules in sync"
+    except urllib.error.HTTPError as e:  # 503: its last sync failed
+        try:
+            error = json.loads(e.read() or b"{}").get("error", "")
+        except ValueError:
+            error = ""
+        return f"proxy failing: {error}" if error else f"proxy unhealthy ({e.code})"
+    except OSError as e:
+        return f"proxy unreachable ({e})"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     pid = _running_pid(data_dir)
@@ -204,8 +222,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  network     {info['network']} (nodes), pods {info['podCIDR']}, services {info['serviceCIDR']}, "
                   f"DNS {info['dns']}")
         for name, node in sorted(dict(info.get("nodes") or {}).items()):
-            state = "running" if node["running"] else "stopped"
-            print(f"  node        {name}  {node['address']}  pods {node['podCIDR']}  agent {state}")
+            state = f"agent running, {_proxy_health(node['address'])}" if node["running"] else "agent stopped"
+            print(f"  node        {name}  {node['address']}  pods {node['podCIDR']}  {state}")
     print(f"  kubeconfig  {data_dir / 'kubeconfig'} (context {CONTEXT})")
     print(f"  data        {data_dir}")
     return 0

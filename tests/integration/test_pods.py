@@ -245,7 +245,14 @@ def test_kubectl_run_dnsutils(nodes_cluster):
 def test_node_stop_marks_node_not_ready_and_start_recovers(nodes_cluster):
     c = nodes_cluster
     kubeloop = [sys.executable, "-m", "kubeloop.cli", "--data-dir", str(c.data_dir)]
+
+    def status() -> str:
+        return subprocess.run([*kubeloop, "status"], check=True, capture_output=True, text=True).stdout
+
+    assert re.search(r"node +node-2 +172\.30\.0\.11 +pods 10\.244\.1\.0/24 +agent running, proxy rules in sync",
+                     status()), status()
     subprocess.run([*kubeloop, "node", "stop", "node-2"], check=True, capture_output=True)
+    assert re.search(r"node +node-2 .* agent stopped", status()), status()
     wait_for(lambda: "node-2   NotReady" in c.kubectl("get", "nodes").stdout, timeout=30, what="node-2 NotReady")
     on_node2 = [p for p in pods(c, "app=kubia") if p["spec"]["nodeName"] == "node-2"]
     wait_for(lambda: not any(ready(p) for p in pods(c, "app=kubia") if p["spec"]["nodeName"] == "node-2"),
