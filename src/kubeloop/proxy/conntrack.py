@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 
 from .model import ServicePortInfo
-from .nft import NETNS_DIR
+from .nft import netns_path
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Conntrack:
             return
         prefix: list[str] = []
         if self.netns is not None:
-            path = self.netns if self.netns.startswith("/") else f"{NETNS_DIR}/{self.netns}"
+            path = netns_path(self.netns)
             if not os.path.exists(path):
                 return
             prefix = ["nsenter", f"--net={path}"]

@@ -54,7 +54,8 @@ def _tool(name: str) -> str:
     return found
 
 
-def _netns_path(netns: str) -> str:
+def netns_path(netns: str) -> str:
+    """A namespace given by name (in /run/netns) or by path, as a path."""
     return netns if netns.startswith("/") else f"{NETNS_DIR}/{netns}"
 
 
@@ -107,7 +108,7 @@ class _Library:
         back = -1
         try:
             if netns is not None:
-                path = _netns_path(netns)
+                path = netns_path(netns)
                 if not _same_netns(path, "/proc/thread-self/ns/net"):
                     try:
                         target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -194,7 +195,7 @@ class Nft:
         nft = _tool("nft")
         if self.netns is None:
             return [nft, *args]
-        path = _netns_path(self.netns)
+        path = netns_path(self.netns)
         if _same_netns(path):
             return [nft, *args]
         if not os.path.exists(path):
@@ -248,7 +249,7 @@ class Nft:
 
     async def delete_table(self) -> None:
         """Remove the proxy's table; no error if it (or the namespace) is already gone."""
-        if self.netns is not None and not os.path.exists(_netns_path(self.netns)):
+        if self.netns is not None and not os.path.exists(netns_path(self.netns)):
             return
         await self.apply(delete_table_script(self.table))
 

@@ -73,7 +73,7 @@ from .conntrack import Conntrack, Flow, stale_flows
 from .healthcheck import HealthServer, ProxyHealth, ServiceHealth
 from .model import (EndpointInfo, ServicePortInfo, endpoints_for, local_endpoints, service_ports,
                     slice_service_key)
-from .nft import Nft
+from .nft import Nft, netns_path
 from .rules import (GLOBAL, TABLE, Fragment, RenderConfig, RuleState, gc_paused, global_fragment,
                     service_fragment)
 
@@ -260,7 +260,7 @@ class Proxier:
         bridge-nf-call-iptables=1)? Then conntrack sees pod-to-pod traffic on the bridge."""
         argv = ["cat", BRIDGE_NF]
         if self.netns is not None:
-            path = self.netns if self.netns.startswith("/") else f"/run/netns/{self.netns}"
+            path = netns_path(self.netns)
             argv = ["nsenter", f"--net={path}"] + argv
         try:
             proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
@@ -352,8 +352,10 @@ class Proxier:
         updates: dict[str, Fragment | None] = {}
         keys: set[str] = set()
         has_lb = False
+        port_eps: list[tuple[ServicePortInfo, tuple[EndpointInfo, ...]]] = []
         for port in ports:
             eps = endpoints_for(port, slices)
+            port_eps.append((port, eps))
             has_lb = has_lb or bool(port.load_balancer_ips)
             updates[port.key] = service_fragment(port, eps, self.cfg, self._lb_targets(port, eps))
             keys.add(port.key)
@@ -373,7 +375,7 @@ class Proxier:
         else:
             self._lb_services.discard(svc_key)
         if self._want_health:
-            self._note_health_check(svc_key, ports, slices)
+            self._note_health_check(svc_key, port_eps)
         return updates
 
     def _note_udp(self, port: ServicePortInfo, after: frozenset[str]) -> None:
@@ -382,17 +384,18 @@ class Proxier:
             self._stale += stale_flows(port, previous[1], after)
         self._udp[port.key] = (port, after)
 
-    def _note_health_check(self, svc_key: str, ports: list[ServicePortInfo], slices: list[Obj]) -> None:
+    def _note_health_check(self, svc_key: str,
+                           port_eps: list[tuple[ServicePortInfo, tuple[EndpointInfo, ...]]]) -> None:
         """The service's health check port and how many ready endpoints it has on this node
         (distinct addresses over its ports, as kube-proxy counts them)."""
-        check = next((p.health_check_node_port for p in ports if p.health_check_node_port), 0)
+        check = next((p.health_check_node_port for p, _ in port_eps if p.health_check_node_port), 0)
         before = self._health_checks.get(svc_key)
         if not check:
             if before is not None:
                 del self._health_checks[svc_key]
                 self._health_dirty = True
             return
-        local = {e.ip for p in ports for e in local_endpoints(endpoints_for(p, slices), self.node_name)}
+        local = {e.ip for _, eps in port_eps for e in local_endpoints(eps, self.node_name)}
         ns, _, name = svc_key.partition("/")
         now = (check, ServiceHealth(ns, name, len(local)))
         if now != before:
