@@ -16,10 +16,10 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api.pods import set_condition
 from kubeloop.api.registry import by_plural
@@ -41,8 +41,7 @@ BACKOFF_RESET_AFTER = 600.0
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+now = times.now
 
 
 @dataclass
@@ -114,14 +113,16 @@ class PodWorker:
             self._last_status = None
             self._mark_dirty()
 
+    def container(self, name: str) -> ContainerState | None:
+        """A container or init container of this pod, by name."""
+        return next((c for c in self.containers + self.init_containers if c.name == name), None)
+
     def log_path(self, container: str, previous: bool = False) -> Path | None:
-        for c in self.containers + self.init_containers:
-            if c.name == container:
-                index = c.log_index - 1 if previous else c.log_index
-                if index < 0:
-                    return None
-                return self.state_dir / "logs" / container / f"{index}.log"
-        return None
+        c = self.container(container)
+        if c is None:
+            return None
+        index = c.log_index - 1 if previous else c.log_index
+        return self.state_dir / "logs" / container / f"{index}.log" if index >= 0 else None
 
     # -- start -----------------------------------------------------------------------------
 
@@ -434,7 +435,7 @@ class PodWorker:
 
     def attach(self, container: str, stdin: bool) -> Attachment:
         """`kubectl attach`: the running container's output from now on, and its stdin."""
-        state = next((c for c in self.containers + self.init_containers if c.name == container), None)
+        state = self.container(container)
         if state is None or state.io is None:
             raise errors.BadRequest(f"container {container} is not running")
         return state.io.attach(stdin)
@@ -443,7 +444,7 @@ class PodWorker:
         """`kubectl exec`: a command in the pod's namespaces with the container's environment."""
         if self.sandbox is None:
             raise errors.BadRequest(f"pod {self.pod['metadata']['name']} has no running sandbox yet")
-        state = next((c for c in self.containers + self.init_containers if c.name == container), None)
+        state = self.container(container)
         env = dict(state.env) if state is not None and state.env else dict(BASE_ENV, HOSTNAME=self._hostname()[0])
         cwd = state.spec.get("workingDir") if state is not None else None
         return await self.sandbox.exec(argv, env, tty, cwd)
@@ -564,7 +565,7 @@ class PodWorker:
         stops = [c.process.stop(max(deadline - time.monotonic(), 0.0)) for c in self.containers if c.process]
         await asyncio.gather(*stops, return_exceptions=True)
         await asyncio.gather(*(c.io.finish() for c in self.containers + self.init_containers if c.io),
-                             return_exceptions=True)
+                             *self._background, return_exceptions=True)  # all output in the logs
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -47,7 +47,7 @@ class AgentStreamingRuntime:
         if worker.sandbox is None:
             raise BadRequest(f"pod {pod} is not running yet")
         if container is not None:
-            state = next((c for c in worker.containers + worker.init_containers if c.name == container), None)
+            state = worker.container(container)
             if state is None:
                 raise BadRequest(f"container {container} is not valid for pod {pod}")
             if state.process is None:
