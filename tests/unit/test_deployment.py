@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubeloop.api import errors
+from kubeloop.api import errors, times
 from kubeloop.controllers import deployment as dc
 from kubeloop.controllers.deployment import (
     DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, REVISION, REVISION_HISTORY, RSView, calculate_status,
@@ -289,7 +289,7 @@ def test_set_condition_keeps_transition_time_for_the_same_status():
 def test_progress_deadline():
     d = deployment(3, progressDeadlineSeconds=10)
     st = {"conditions": [dc.new_condition("Progressing", "True", "ReplicaSetUpdated", "m", "2024-01-01T00:00:00Z")]}
-    t0 = dc.parse_time("2024-01-01T00:00:00Z")
+    t0 = times.parse("2024-01-01T00:00:00Z")
     assert not dc.deployment_timed_out(d, st, t0 + 10)
     assert dc.deployment_timed_out(d, st, t0 + 11)
     st["conditions"][0]["reason"] = "NewReplicaSetAvailable"
@@ -298,7 +298,7 @@ def test_progress_deadline():
 
 def test_pod_availability_waits_for_min_ready_seconds():
     pod = {"status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}
-    t0 = dc.parse_time("2024-01-01T00:00:00Z")
+    t0 = times.parse("2024-01-01T00:00:00Z")
     assert dc.pod_availability(pod, 0, t0) == (True, None)
     assert dc.pod_availability(pod, 5, t0 + 2) == (False, 3)
     assert dc.pod_availability(pod, 5, t0 + 6) == (True, None)
@@ -373,7 +373,7 @@ class FakeAPI:
         if key in store.objs:
             raise errors.AlreadyExists.of(resource.plural, meta["name"])
         meta.update(namespace=ns, uid=f"uid-{meta['name']}", resourceVersion=str(next(self.rv)), generation=1,
-                    creationTimestamp=dc.rfc3339(1_700_000_000 + next(self.clock)))
+                    creationTimestamp=times.format(1_700_000_000 + next(self.clock)))
         store.put(key, obj)
         self.writes.append(("create", resource.plural, meta["name"]))
         return obj
@@ -453,7 +453,7 @@ class World:
             for p in mine:   # last step's pods are ready now
                 if not p["status"]["conditions"]:
                     self.pods.put(f"default/{p['metadata']['name']}", dict(p, status={"phase": "Running", "conditions": [
-                        {"type": "Ready", "status": "True", "lastTransitionTime": dc.rfc3339(self.now - self.ready_age)}]}))
+                        {"type": "Ready", "status": "True", "lastTransitionTime": times.format(self.now - self.ready_age)}]}))
             mine = sorted(mine, key=lambda p: bool(p["status"]["conditions"]))
             for p in mine[: max(0, len(mine) - want)]:
                 self.pods.put(f"default/{p['metadata']['name']}", None)

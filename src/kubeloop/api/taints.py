@@ -10,8 +10,9 @@ why a pod on a dead node is evicted five minutes after the node stops answering.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from . import times
 
 Obj = dict[str, Any]
 
@@ -66,14 +67,7 @@ def eviction_delay(taints: Iterable[Obj], tolerations: Iterable[Obj]) -> float |
 
 def taint_added(taint: Obj) -> float | None:
     """The taint's ``timeAdded`` as a POSIX timestamp, when it has one."""
-    text = taint.get("timeAdded")
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    return times.parse(taint.get("timeAdded"))
 
 
 def default_tolerations(pod: Obj) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api.registry import by_plural
 
@@ -21,10 +21,6 @@ from .rest import Client
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:
@@ -58,7 +54,7 @@ class EventRecorder:
             involved["fieldPath"] = field_path
         key = (involved["uid"], reason, message, field_path)
         events = by_plural("events")
-        now = _now()
+        now = times.now()
         try:
             previous = self._seen.get(key)
             if previous is not None:

@@ -36,11 +36,11 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import orjson
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api.pods import is_active, is_ready
 from kubeloop.api.registry import by_plural
@@ -85,19 +85,6 @@ def replicas_of(obj: Obj) -> int:
     """spec.replicas (the API server defaults it to 1)."""
     value = _spec(obj).get("replicas")
     return 1 if value is None else int(value)
-
-
-def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 def _rv(obj: Obj) -> int:
@@ -506,7 +493,7 @@ def deployment_timed_out(d: Obj, status: Obj, now: float) -> bool:
         return False
     if cond.get("reason") == TIMED_OUT:
         return True
-    since = parse_time(cond.get("lastUpdateTime"))
+    since = times.parse(cond.get("lastUpdateTime"))
     return since is not None and since + int(_spec(d)["progressDeadlineSeconds"]) < now
 
 
@@ -561,7 +548,7 @@ def pod_availability(pod: Obj, min_ready: int, now: float) -> tuple[bool, float 
     if min_ready <= 0:
         return True, None
     cond = next((c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") == "Ready"), {})
-    since = parse_time(cond.get("lastTransitionTime"))
+    since = times.parse(cond.get("lastTransitionTime"))
     if since is None:
         return False, None
     remaining = since + min_ready - now
@@ -582,7 +569,7 @@ class _Run:
 
     @property
     def now_text(self) -> str:
-        return rfc3339(self.now)
+        return times.format(self.now)
 
 
 class DeploymentController(Controller):
@@ -1056,7 +1043,7 @@ class DeploymentController(Controller):
             return
         if deployment_complete(run.d, status) or cond.get("reason") == TIMED_OUT:
             return
-        since = parse_time(cond.get("lastUpdateTime"))
+        since = times.parse(cond.get("lastUpdateTime"))
         if since is None:
             return
         after = since + int(_spec(run.d)["progressDeadlineSeconds"]) - run.now

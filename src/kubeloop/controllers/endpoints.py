@@ -13,9 +13,9 @@ user writes, which the mirroring part copies into EndpointSlices.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api.pods import is_ready, is_terminal
 from kubeloop.api.registry import by_plural
@@ -35,10 +35,6 @@ OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 MAX_ENDPOINTS_ADDRESSES = 1000
 MAX_SLICE_ENDPOINTS = 100
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def resolve_target_port(port: Obj, pod: Obj) -> int | None:
@@ -236,7 +232,7 @@ class EndpointsController(Controller):
                 (current["metadata"].get("annotations") or {}) == {**annotations, **(
                     {LAST_CHANGE: annotations[LAST_CHANGE]} if LAST_CHANGE in annotations else {})}:
             return
-        annotations[LAST_CHANGE] = _now()
+        annotations[LAST_CHANGE] = times.now()
         body: Obj = {"apiVersion": "v1", "kind": "Endpoints",
                      "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations},
                      "subsets": subsets}

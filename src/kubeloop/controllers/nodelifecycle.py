@@ -13,9 +13,10 @@ TaintEviction's job (taintevict.py).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+import time
 from typing import Any
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api import taints as taints_api
 from kubeloop.api.pods import condition, set_condition
@@ -45,21 +46,11 @@ def _taints_for(node: Obj, stale: bool) -> list[Obj]:
     managed = (taints_api.UNREACHABLE, taints_api.NOT_READY, taints_api.UNSCHEDULABLE)
     out = [t for t in taints if t.get("key") not in managed or (t.get("key"), t.get("effect")) in want]
     have = {(t.get("key"), t.get("effect")) for t in out}
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = times.now()
     for key, effect in want:
         if (key, effect) not in have:
             out.append({"key": key, "effect": effect, **({"timeAdded": now} if effect == "NoExecute" else {})})
     return out
-
-
-def _parse(ts: str | None) -> float:
-    if not ts:
-        return 0.0
-    text = ts.replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return 0.0
 
 
 class NodeLifecycle(Controller):
@@ -99,10 +90,10 @@ class NodeLifecycle(Controller):
         if node is None:
             return
         lease = self.leases.get(f"kube-node-lease/{key}")
-        renewed = _parse((lease or {}).get("spec", {}).get("renewTime"))
+        renewed = times.parse((lease or {}).get("spec", {}).get("renewTime")) or 0.0
         ready = condition(node, "Ready")
-        heartbeat = max(renewed, _parse((ready or {}).get("lastHeartbeatTime")))
-        stale = datetime.now(timezone.utc).timestamp() - heartbeat > self.grace
+        heartbeat = max(renewed, times.parse((ready or {}).get("lastHeartbeatTime")) or 0.0)
+        stale = time.time() - heartbeat > self.grace
         if stale and (ready is None or ready.get("status") != "Unknown"):
             await self._mark_unknown(node)
             self.recorder.record(node, "Normal", "NodeNotReady", f"Node {key} status is now: NodeNotReady")
@@ -115,7 +106,7 @@ class NodeLifecycle(Controller):
             await self._mark_pods_not_ready(key)
 
     async def _mark_unknown(self, node: Obj) -> None:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = times.now()
         status = dict(node.get("status") or {})
         conds = []
         for c in status.get("conditions") or []:
@@ -143,7 +134,7 @@ class NodeLifecycle(Controller):
             self.queue.add(node["metadata"]["name"])
 
     async def _mark_pods_not_ready(self, node_name: str) -> None:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = times.now()
         for pod in self.pods.list():
             if (pod.get("spec") or {}).get("nodeName") != node_name:
                 continue

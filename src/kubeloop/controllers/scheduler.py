@@ -10,9 +10,9 @@ available: ..."), and is retried when nodes change.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
+from kubeloop.api import times
 from kubeloop.api import errors, taints
 from kubeloop.api.pods import condition, is_terminal, set_condition
 from kubeloop.api.registry import by_plural
@@ -123,7 +123,7 @@ class Scheduler(Controller):
         if c is not None and c.get("status") == "False" and c.get("message") == message:
             return
         self.recorder.record(pod, "Warning", "FailedScheduling", message)
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = times.now()
         status = dict(pod.get("status") or {})
         status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "False", now,
                                              "Unschedulable", message)

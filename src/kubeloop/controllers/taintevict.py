@@ -16,9 +16,9 @@ so a replacement is created and scheduled on a live node.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
+from kubeloop.api import times
 from kubeloop.api import errors, taints
 from kubeloop.api.pods import is_terminal, set_condition
 from kubeloop.api.registry import by_plural
@@ -75,7 +75,7 @@ class TaintEviction(Controller):
 
     async def _evict(self, pod: Obj) -> None:
         meta = pod["metadata"]
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = times.now()
         status = dict(pod.get("status") or {})
         status["conditions"] = set_condition(status.get("conditions") or [], "DisruptionTarget", "True", now,
                                              "DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint")

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kubeloop.api import times
 from kubeloop.api import errors
 from kubeloop.api.pods import is_terminal
 from kubeloop.api.registry import by_plural
@@ -42,8 +43,7 @@ Obj = dict[str, Any]
 KUBELET_PORT = 10250
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+now = times.now
 
 
 def now_micro() -> str:
