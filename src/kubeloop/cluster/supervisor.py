@@ -126,14 +126,14 @@ class Cluster:
         )
         node_ctx = pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key)
         self.apiserver = APIServer(api_cfg, node_proxy=make_node_proxy(self._resolve_node(node_ctx)))
-        stack.push_async_callback(self._stop_apiserver)
+        stack.push_async_callback(self._release, "apiserver")
         await self.apiserver.start()
         self.say(f"API server listening on {self.apiserver.url}")
         self.client = Client(self.apiserver.url, pki.client_ssl_context(keys, keys.admin_cert, keys.admin_key))
-        stack.push_async_callback(self._close_client)
+        stack.push_async_callback(self._release, "client", "close")
         self.controllers = ControllerManager(self.client, default_controllers(
             cfg.node_monitor_grace, default_pool(cfg.cluster_cidr)))
-        stack.push_async_callback(self._stop_controllers)
+        stack.push_async_callback(self._release, "controllers")
         await self.controllers.start()
         self.say("controllers running: " + ", ".join(c.name for c in self.controllers.controllers))
         if cfg.nodes:
@@ -145,19 +145,19 @@ class Cluster:
                                       informers={"services": self.controllers.informers.get("services"),
                                                  "endpointslices": self.controllers.informers.get("endpointslices"),
                                                  "nodes": self.controllers.informers.get("nodes")})
-            stack.push_async_callback(self._stop_host_proxy)
+            stack.push_async_callback(self._release, "host_proxy")
             await self.host_proxy.start()
             self.say("service proxy programming the host's nftables table 'kubeloop'")
             await self._start_dns()
             await self._start_ingress()
         self.control = ControlServer(cfg.data_dir / "control.sock", self._control)
-        stack.push_async_callback(self._stop_control)
+        stack.push_async_callback(self._release, "control")
         await self.control.start()
         if cfg.nodes:
             self.nodes = NodeSet(netcfg=self.netcfg, keys=keys, data_dir=cfg.data_dir, api_port=self.apiserver.port,
                                  cluster_domain=cfg.cluster_domain, dns_ip=cfg.dns_ip,
                                  heartbeat=min(10.0, cfg.node_monitor_grace / 4), say=self.say)
-            stack.push_async_callback(self._stop_nodes)
+            stack.push_async_callback(self._release, "nodes", "stop_all")
             await asyncio.gather(*(self.nodes.add(f"node-{i + 1}") for i in range(cfg.nodes)))
         config = kubeconfig.render(self.apiserver.url, keys.ca_pem(), *keys.admin_pem(), name=CONTEXT)
         kubeconfig.write_standalone(self.kubeconfig_path, config)
@@ -184,7 +184,7 @@ class Cluster:
         address = self.netcfg.host_address
         self.dns = ClusterDNS(self.client, listen=[(address, 53)], cluster_domain=cfg.cluster_domain,
                               upstreams=cfg.dns_upstreams or None)
-        self._stack.push_async_callback(self._stop_dns)
+        self._stack.push_async_callback(self._release, "dns")
         await self.dns.start()
         assert self.client is not None
         services, endpoints = by_plural("services"), by_plural("endpoints")
@@ -225,7 +225,7 @@ class Cluster:
             self.say(f"running without ingress: {e}")
             return
         self.ingress = controller
-        self._stack.push_async_callback(self._stop_ingress)
+        self._stack.push_async_callback(self._release, "ingress")
         self.say(f"ingress controller (nginx) serving {address}:80 and :443, class 'kubeloop' (default)")
 
     async def _control(self, request: dict[str, object]) -> dict[str, object]:
@@ -253,56 +253,23 @@ class Cluster:
         return {"ok": False, "error": f"unknown operation {op!r}"}
 
     async def stop(self) -> None:
-        """Undo start-up in reverse; every step runs even if one before it fails (the first
-        failure is raised at the end)."""
+        """Undo start-up in reverse; every step runs even if one before it fails (the last
+        failure is raised at the end, earlier ones chained to it)."""
         stack, self._stack = self._stack, contextlib.AsyncExitStack()
         await stack.aclose()
 
-    # Each undo leaves its attribute None, so `status` and the control socket see what is left.
-    async def _stop_control(self) -> None:
-        if self.control is not None:
-            await self.control.stop()
-            self.control = None
-
-    async def _stop_nodes(self) -> None:
-        if self.nodes is not None:
-            await self.nodes.stop_all()
-            self.nodes = None
-
-    async def _stop_ingress(self) -> None:
-        if self.ingress is not None:
-            await self.ingress.stop()
-            self.ingress = None
-
-    async def _stop_dns(self) -> None:
-        if self.dns is not None:
-            await self.dns.stop()
-            self.dns = None
-
-    async def _stop_host_proxy(self) -> None:
-        if self.host_proxy is not None:
-            await self.host_proxy.stop()
-            self.host_proxy = None
-
-    async def _stop_controllers(self) -> None:
-        if self.controllers is not None:
-            await self.controllers.stop()
-            self.controllers = None
-
-    async def _close_client(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
+    async def _release(self, attr: str, method: str = "stop") -> None:
+        """Stop (or close) a component and forget it, so `status` and the control socket see
+        only what is left."""
+        component = getattr(self, attr)
+        if component is not None:
+            await getattr(component, method)()
+            setattr(self, attr, None)
 
     def _unmerge_kubeconfig(self) -> None:
         if self.merged_into is not None:
             kubeconfig.remove_from_user_config(CONTEXT, self.merged_into)
             self.merged_into = None
-
-    async def _stop_apiserver(self) -> None:
-        if self.apiserver is not None:
-            await self.apiserver.stop()
-            self.apiserver = None
 
     async def _stop_network(self) -> None:
         await network.remove_guard_routes(self.netcfg, [self.config.service_cidr])
