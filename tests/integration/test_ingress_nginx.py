@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Iterable
 
 import pytest
 
-from conftest import require
+from conftest import free_port, require
 from kubeloop.ingress import routes
 from kubeloop.ingress.nginx import NginxProcess, find_nginx
 from kubeloop.ingress.nginx_conf import Layout, Settings, render
@@ -107,12 +107,6 @@ def require_tools(*tools: str) -> None:
     require(find_nginx() is not None, "nginx is not installed")
     for tool in ("curl", *tools):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import struct
 import tempfile
 import zlib
@@ -39,7 +38,7 @@ from kubeloop.node.streaming import (
     spawn,
 )
 
-from conftest import require
+from conftest import free_port, require
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -403,12 +402,6 @@ async def test_logs_follow_ends_when_client_goes(env: Env) -> None:
 
 
 # -- kubectl port-forward --------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 async def tcp_roundtrip(port: int, payload: bytes) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

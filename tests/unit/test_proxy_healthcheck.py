@@ -11,13 +11,8 @@ import socket
 import aiohttp
 import pytest
 
+from conftest import free_port
 from kubeloop.proxy.healthcheck import HealthServer, ProxyHealth, ServiceHealth
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def get(port: int, path: str = "/") -> tuple[int, dict, dict]:
